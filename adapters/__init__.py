@@ -1,0 +1,31 @@
+"""Topographic training methods behind one interface (``cortexsim.adapters``).
+
+>>> from cortexsim import adapters
+>>> adapters.methods()
+['as', 'baseline', 'channel', 'reset', 'tdann', 'ws']
+>>> net = adapters.get_method("channel").build(arch="resnet18", num_classes=10, layout="grid2d", lam=1.0)
+"""
+from __future__ import annotations
+
+import importlib
+
+from .base import AdapterError, MethodSpec, TopographicNet, get_method, methods, register
+
+__all__ = ["AdapterError", "MethodSpec", "TopographicNet", "get_method", "methods", "register"]
+
+# One module per method; each calls `register(...)` at import.
+_METHOD_MODULES = ("baseline", "tdann", "channel", "similarity", "reset")
+_loaded = False
+
+
+def _load_methods() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for mod in _METHOD_MODULES:
+        try:
+            importlib.import_module(f"{__name__}.{mod}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{mod}":  # a real missing dependency, not an unwritten module
+                raise

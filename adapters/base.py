@@ -1,0 +1,115 @@
+"""The one interface every topographic method implements.
+
+A method is registered by name (``tdann``, ``channel``, ``ws``, ``as``, ``reset``,
+``baseline``) and builds a :class:`TopographicNet`: an ``nn.Module`` whose
+``forward`` gives the task output and which, after each forward pass, can return
+its spatial loss (already weighted by λ / α) and the per-layer values for logging.
+The trainer (``cortexsim.adapters.trainer``) only talks to this interface.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from cortexsim.layout import Placement
+
+
+class AdapterError(ValueError):
+    """Bad method configuration (unknown method / arch / layer, λ < 0, ...)."""
+
+
+class TopographicNet(nn.Module):
+    """Base class of every method's network.
+
+    Subclasses set ``self.net`` (the wrapped architecture) and fill
+    ``self.placements`` (module name -> :class:`~cortexsim.layout.Placement`) and
+    ``self.areas`` (area name -> module name) so a trained model exports to a
+    :class:`cortexsim.SimulatedCortex` with the positions it was trained with.
+    """
+
+    method: str = "baseline"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.placements: dict[str, Placement] = {}
+        self.areas: dict[str, str] = {}
+        self.layout: str | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """x: (N, C, H, W) float images -> task output (N, n_outputs)."""
+        raise NotImplementedError
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Representation used by self-supervised tasks (SimCLR): (N, D). Default: the output."""
+        return self.forward(x)
+
+    def spatial_loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Spatial term of the last forward pass.
+
+        Returns
+        -------
+        total : 0-dim tensor on the model's device, weighted (λ or Σ α_l·SL_l) — add it to the task loss
+        per_layer : dict layer name -> 0-dim tensor, unweighted (for logging; do not ``.item()`` in the step)
+        """
+        zero = next(self.parameters()).new_zeros(())
+        return zero, {}
+
+    def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Task loss of the method (cross-entropy by default; Reset uses BCE)."""
+        return nn.functional.cross_entropy(output, target)
+
+    def export_cortex(self, areas: dict[str, str] | None = None, **kwargs: Any):
+        """A :class:`cortexsim.SimulatedCortex` with this model's trained positions.
+
+        ``areas`` defaults to ``self.areas``; the placements of the regularised
+        layers are reused, so ``record`` gives a Sheet in the trained layout.
+        """
+        from cortexsim.recording import SimulatedCortex
+
+        areas = dict(areas or self.areas)
+        return SimulatedCortex(self, areas=areas, placements=self.placements, **kwargs)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Registry entry: how to build a method's network and the paper's defaults."""
+
+    name: str
+    build: Callable[..., TopographicNet]
+    archs: tuple[str, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    paper: str = ""
+
+
+_REGISTRY: dict[str, MethodSpec] = {}
+
+
+def register(spec: MethodSpec) -> MethodSpec:
+    """Add a method to the registry (name must be new)."""
+    if spec.name in _REGISTRY:
+        raise AdapterError(f"method {spec.name!r} is already registered.")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_method(name: str) -> MethodSpec:
+    """Look up a registered method; unknown names list the known ones."""
+    from . import _load_methods
+
+    _load_methods()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise AdapterError(f"unknown method {name!r}; known methods: {', '.join(sorted(_REGISTRY))}.") from None
+
+
+def methods() -> list[str]:
+    """Names of all registered methods."""
+    from . import _load_methods
+
+    _load_methods()
+    return sorted(_REGISTRY)

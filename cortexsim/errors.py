@@ -1,0 +1,30 @@
+"""Exceptions raised by cortexsim.
+
+Every error subclasses a built-in (``ValueError``/``KeyError``) so that code which
+already catches those keeps working, while callers who care can catch the
+specific cortexsim type.
+"""
+from __future__ import annotations
+
+
+class CortexsimError(Exception):
+    """Base class of every cortexsim-specific error."""
+
+
+class SheetError(CortexsimError, ValueError):
+    """A Sheet (xarray Dataset) or a Sheet file does not follow the schema."""
+
+
+class LayoutError(CortexsimError, ValueError):
+    """A layout cannot place the requested units (bad shape or parameter)."""
+
+
+class LayerNotFoundError(CortexsimError, KeyError):
+    """A module name given for an area does not exist in the model."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class StimulusError(CortexsimError, ValueError):
+    """Stimuli have the wrong type, shape, dtype or values."""

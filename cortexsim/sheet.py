@@ -1,0 +1,281 @@
+"""The Sheet: a labelled xarray Dataset of unit responses with cortical positions.
+
+Schema (see ``DESIGN.md``)::
+
+    dims        stimulus, unit                 (optionally time / repeat after them)
+    responses   (stimulus, unit[, ...]) float  unit responses (arbitrary units)
+    unit coords area (str), layer (str), channel (int), row (int), col (int),
+                x_mm, y_mm (float, mm) [, z_mm], unit_id (int, unique)
+    stim coords stimulus_id (str, unique) + any columns of the stimulus set
+    attrs       cortexsim_version, model, layout, layout_params (JSON), units="mm",
+                created (ISO 8601), checkpoint_sha256
+
+``row``/``col`` are the unit's position inside its feature map (``-1`` when the
+unit has no spatial position, e.g. a channel-level or dense unit).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import SheetError
+
+UNIT_COORDS: tuple[str, ...] = ("area", "layer", "channel", "row", "col", "x_mm", "y_mm", "unit_id")
+POSITION_COORDS: tuple[str, ...] = ("x_mm", "y_mm", "z_mm")
+OPTIONAL_DIMS: tuple[str, ...] = ("time", "repeat")
+
+_COORD_ATTRS = {
+    "x_mm": {"units": "mm", "long_name": "position on the cortical sheet, x"},
+    "y_mm": {"units": "mm", "long_name": "position on the cortical sheet, y"},
+    "z_mm": {"units": "mm", "long_name": "position on the cortical sheet, z"},
+    "row": {"long_name": "row in the layer's feature map (-1: none)"},
+    "col": {"long_name": "column in the layer's feature map (-1: none)"},
+    "channel": {"long_name": "channel index in the layer"},
+    "unit_id": {"long_name": "unique unit index within the sheet"},
+    "area": {"long_name": "cortical area the layer is committed to"},
+    "layer": {"long_name": "module name (torch named_modules)"},
+}
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def make_sheet(
+    responses: Any,
+    *,
+    x_mm: Any,
+    y_mm: Any,
+    z_mm: Any | None = None,
+    area: Any = "area",
+    layer: Any = "layer",
+    channel: Any | None = None,
+    row: Any | None = None,
+    col: Any | None = None,
+    unit_id: Any | None = None,
+    stimuli: pd.DataFrame | Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    validate: bool = True,
+) -> xr.Dataset:
+    """Build a Sheet from plain arrays.
+
+    Parameters
+    ----------
+    responses : array-like or dask array, shape (n_stimuli, n_units[, ...])
+        Unit responses. Kept lazy if it is a dask array.
+    x_mm, y_mm, z_mm : array-like, shape (n_units,)
+        Unit positions in mm (``z_mm`` only for 3-D layouts).
+    area, layer : str or array-like of str, shape (n_units,)
+        Area name and module name of each unit (a scalar is broadcast).
+    channel, row, col : array-like of int, shape (n_units,), optional
+        Channel index and feature-map position; default ``arange`` / ``-1``.
+    unit_id : array-like of int, shape (n_units,), optional
+        Unique unit ids; default ``arange(n_units)``.
+    stimuli : DataFrame or mapping of column -> array (n_stimuli,), optional
+        Stimulus metadata; becomes the stimulus coords. ``stimulus_id`` is made
+        from the row number when absent.
+    attrs : mapping, optional
+        Extra dataset attributes (``model``, ``layout``, ``layout_params`` ...).
+
+    Returns
+    -------
+    xarray.Dataset
+        A validated Sheet.
+    """
+    shape = getattr(responses, "shape", None)
+    if shape is None:
+        responses = np.asarray(responses)
+        shape = responses.shape
+    if len(shape) < 2:
+        raise SheetError(
+            f"responses must have at least 2 dims (stimulus, unit); got shape {tuple(shape)}."
+        )
+    n_stim, n_units = int(shape[0]), int(shape[1])
+    dims = ("stimulus", "unit") + OPTIONAL_DIMS[: len(shape) - 2]
+
+    def unit_array(name: str, value: Any, default: Any) -> np.ndarray:
+        if value is None:
+            value = default
+        arr = np.asarray(value)
+        if arr.ndim == 0:
+            arr = np.full(n_units, arr.item())
+        if arr.shape != (n_units,):
+            raise SheetError(
+                f"coord {name!r} has shape {arr.shape} but responses have {n_units} units; "
+                f"give one value per unit."
+            )
+        return arr
+
+    coords: dict[str, tuple[str, np.ndarray]] = {
+        "area": ("unit", unit_array("area", area, "area").astype(str)),
+        "layer": ("unit", unit_array("layer", layer, "layer").astype(str)),
+        "channel": ("unit", unit_array("channel", channel, np.arange(n_units)).astype(np.int64)),
+        "row": ("unit", unit_array("row", row, -1).astype(np.int64)),
+        "col": ("unit", unit_array("col", col, -1).astype(np.int64)),
+        "x_mm": ("unit", unit_array("x_mm", x_mm, None).astype(np.float64)),
+        "y_mm": ("unit", unit_array("y_mm", y_mm, None).astype(np.float64)),
+        "unit_id": ("unit", unit_array("unit_id", unit_id, np.arange(n_units)).astype(np.int64)),
+    }
+    if z_mm is not None:
+        coords["z_mm"] = ("unit", unit_array("z_mm", z_mm, None).astype(np.float64))
+
+    table = stimulus_table(stimuli, n_stim)
+    for column in table.columns:
+        coords[column] = ("stimulus", table[column].to_numpy())
+
+    ds = xr.Dataset(
+        {"responses": (dims, responses, {"long_name": "unit response", "units": "a.u."})},
+        coords=coords,
+    )
+    for name, cattrs in _COORD_ATTRS.items():
+        if name in ds.coords:
+            ds[name].attrs.update(cattrs)
+    ds.attrs.update(default_attrs())
+    if attrs:
+        ds.attrs.update({k: _attr_value(v) for k, v in attrs.items()})
+    if validate:
+        validate_sheet(ds, check_values=False)
+    return ds
+
+
+def stimulus_table(stimuli: pd.DataFrame | Mapping[str, Any] | None, n_stim: int) -> pd.DataFrame:
+    """Normalise stimulus metadata to a DataFrame with a unique ``stimulus_id`` column.
+
+    Parameters
+    ----------
+    stimuli : DataFrame, mapping of column -> array (n_stim,), or None
+    n_stim : int
+        Number of stimuli the responses hold.
+    """
+    if stimuli is None:
+        table = pd.DataFrame(index=range(n_stim))
+    elif isinstance(stimuli, pd.DataFrame):
+        table = stimuli.reset_index(drop=True).copy()
+    else:
+        table = pd.DataFrame({k: np.asarray(v) for k, v in stimuli.items()})
+    if len(table) != n_stim:
+        raise SheetError(
+            f"stimulus metadata has {len(table)} rows but responses have {n_stim} stimuli."
+        )
+    if "stimulus_id" not in table.columns:
+        width = max(4, len(str(max(n_stim - 1, 0))))
+        table.insert(0, "stimulus_id", [f"s{i:0{width}d}" for i in range(n_stim)])
+    table["stimulus_id"] = table["stimulus_id"].astype(str)
+    for column in table.columns:
+        if table[column].dtype == object:
+            table[column] = table[column].astype(str)
+    return table
+
+
+def default_attrs() -> dict[str, str]:
+    """Attributes every Sheet carries (version, units, creation time)."""
+    return {
+        "cortexsim_version": _version(),
+        "units": "mm",
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "Conventions": "cortexsim-sheet-1",
+    }
+
+
+def _attr_value(value: Any) -> Any:
+    """netCDF attributes must be str / number / 1-D array: store the rest as JSON."""
+    if isinstance(value, (str, int, float, np.integer, np.floating)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
+        return np.asarray(value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def validate_sheet(
+    ds: xr.Dataset, *, allow_nonfinite: bool = False, check_values: bool = True
+) -> xr.Dataset:
+    """Check that ``ds`` follows the Sheet schema; raise :class:`SheetError` on the first problem.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    allow_nonfinite : bool
+        Accept NaN/Inf in ``responses`` (e.g. a deliberately masked recording).
+    check_values : bool
+        Scan ``responses`` for NaN/Inf. For dask-backed sheets the scan runs
+        chunk by chunk, so memory stays bounded, but it reads the whole array.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` itself, so the call can be chained.
+    """
+    if not isinstance(ds, xr.Dataset):
+        raise SheetError(f"a Sheet is an xarray.Dataset; got {type(ds).__name__}.")
+    if "responses" not in ds.data_vars:
+        raise SheetError(
+            "Sheet has no 'responses' variable; record one with SimulatedCortex.record "
+            "or build it with cortexsim.make_sheet."
+        )
+    resp = ds["responses"]
+    if resp.dims[:2] != ("stimulus", "unit") or any(d not in OPTIONAL_DIMS for d in resp.dims[2:]):
+        raise SheetError(
+            f"'responses' must have dims ('stimulus', 'unit'[, 'time' | 'repeat']); got {resp.dims}. "
+            f"Use ds.transpose('stimulus', 'unit', ...) or rename the dims."
+        )
+    n_units = ds.sizes["unit"]
+    for name in UNIT_COORDS:
+        if name not in ds.coords:
+            raise SheetError(f"Sheet is missing the unit coord {name!r} (needed: {', '.join(UNIT_COORDS)}).")
+        if ds[name].dims != ("unit",):
+            raise SheetError(f"coord {name!r} must have dims ('unit',); got {ds[name].dims}.")
+    if "stimulus_id" not in ds.coords or ds["stimulus_id"].dims != ("stimulus",):
+        raise SheetError("Sheet is missing the stimulus coord 'stimulus_id' along dim 'stimulus'.")
+    for name in POSITION_COORDS:
+        if name in ds.coords:
+            pos = np.asarray(ds[name].values)
+            if not np.issubdtype(pos.dtype, np.number):
+                raise SheetError(f"position coord {name!r} must be numeric (mm); got dtype {pos.dtype}.")
+            bad = ~np.isfinite(pos)
+            if bad.any():
+                raise SheetError(
+                    f"position coord {name!r} has {int(bad.sum())} non-finite values "
+                    f"(first at unit index {int(np.argmax(bad))}); every unit needs a finite position in mm."
+                )
+    for name in ("channel", "row", "col", "unit_id"):
+        if not np.issubdtype(ds[name].dtype, np.integer):
+            raise SheetError(f"coord {name!r} must be integer; got dtype {ds[name].dtype}.")
+    uid = np.asarray(ds["unit_id"].values)
+    if len(np.unique(uid)) != n_units:
+        values, counts = np.unique(uid, return_counts=True)
+        raise SheetError(
+            f"unit_id has duplicates (e.g. {values[counts > 1][:5].tolist()}); unit ids must be unique."
+        )
+    sid = pd.Index(np.asarray(ds["stimulus_id"].values))
+    if sid.has_duplicates:
+        raise SheetError(
+            f"stimulus_id has duplicates (e.g. {sid[sid.duplicated()][:5].tolist()}); ids must be unique."
+        )
+    if not np.issubdtype(resp.dtype, np.floating):
+        raise SheetError(f"'responses' must be floating point; got dtype {resp.dtype}.")
+    if check_values and not allow_nonfinite:
+        finite = np.isfinite(resp.data)
+        n_bad = int((~finite).sum().compute() if hasattr(finite, "compute") else (~finite).sum())
+        if n_bad:
+            raise SheetError(
+                f"'responses' has {n_bad} NaN/Inf values; fix the recording or pass "
+                f"allow_nonfinite=True if they are intended."
+            )
+    return ds
+
+
+def is_sheet(ds: Any) -> bool:
+    """True when ``ds`` passes :func:`validate_sheet` (values not scanned)."""
+    try:
+        validate_sheet(ds, check_values=False)
+    except SheetError:
+        return False
+    return True
