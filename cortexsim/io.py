@@ -27,16 +27,20 @@ CONVENTIONS = "cortexsim-sheet-1"
 CHUNK_BYTES = 4 * 2**20
 
 
-def default_chunks(shape: tuple[int, ...], itemsize: int = 4) -> tuple[int, ...]:
-    """HDF5 chunk shape for ``responses``: whole stimulus blocks of ~4 MiB.
+def default_chunks(
+    shape: tuple[int, ...], itemsize: int = 4, stim_chunk: int | None = None
+) -> tuple[int, ...]:
+    """HDF5 chunk shape for ``responses``: blocks of ~4 MiB.
 
-    Stimulus-major chunks keep a batch-by-batch write touching few chunks and
-    let per-unit analyses read contiguous unit ranges.
+    ``stim_chunk`` (the recording batch size when streaming) makes every batch
+    write cover whole chunks, so compressed chunks are never read back and
+    rewritten; the unit extent then fills the chunk up to ~4 MiB.
     """
     n_stim, n_units = shape[0], shape[1]
     rest = int(np.prod(shape[2:], dtype=np.int64)) if len(shape) > 2 else 1
-    unit_chunk = max(1, min(n_units, CHUNK_BYTES // (itemsize * rest * min(n_stim, 64) or 1)))
-    stim_chunk = max(1, min(n_stim, CHUNK_BYTES // (itemsize * rest * unit_chunk)))
+    rows = min(n_stim, stim_chunk or 64)
+    unit_chunk = max(1, min(n_units, CHUNK_BYTES // (itemsize * rest * rows)))
+    stim_chunk = min(n_stim, stim_chunk) if stim_chunk else max(1, min(n_stim, CHUNK_BYTES // (itemsize * rest * unit_chunk)))
     return (stim_chunk, unit_chunk) + tuple(shape[2:])
 
 
@@ -170,6 +174,9 @@ def open_sheet(
         )
     try:
         ds = xr.open_dataset(p, engine="h5netcdf", chunks=chunks)
+        # Coords are small (one value per unit/stimulus) and used everywhere: load them
+        # eagerly so only `responses` stays lazy.
+        ds = ds.assign_coords({name: ds[name].compute() for name in ds.coords})
     except Exception as exc:  # h5netcdf/xarray raise many types on damaged files
         raise SheetError(f"could not decode Sheet file {str(p)!r}: {exc}") from exc
     try:
@@ -197,6 +204,9 @@ class SheetWriter:
     attrs : mapping
         Dataset attributes.
     dtype : numpy dtype of ``responses`` (float32 or float16)
+    compression, level : HDF5 filter of ``responses`` (see :func:`save_sheet`)
+    chunk_stimuli : int, optional
+        Stimuli per HDF5 chunk; pass the batch size so batch writes fill whole chunks.
     """
 
     def __init__(
@@ -210,6 +220,7 @@ class SheetWriter:
         dtype: Any = np.float32,
         compression: str | None = "gzip",
         level: int = 1,
+        chunk_stimuli: int | None = None,
     ) -> None:
         import h5netcdf
 
@@ -226,7 +237,7 @@ class SheetWriter:
         for name in stimuli.columns:
             self._put(name, ("stimulus",), stimuli[name].to_numpy(), {})
         shape = (n_stimuli, self.n_units)
-        kwargs: dict[str, Any] = {"chunks": default_chunks(shape, np.dtype(dtype).itemsize)}
+        kwargs: dict[str, Any] = {"chunks": default_chunks(shape, np.dtype(dtype).itemsize, chunk_stimuli)}
         if compression:
             kwargs.update(compression=compression, shuffle=True)
             if compression == "gzip":
