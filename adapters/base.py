@@ -15,10 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from cortexsim.errors import CortexsimError
 from cortexsim.layout import Placement
 
 
-class AdapterError(ValueError):
+class AdapterError(CortexsimError, ValueError):
     """Bad method configuration (unknown method / arch / layer, λ < 0, ...)."""
 
 
