@@ -1,0 +1,609 @@
+"""One trainer for every topographic method: ``Trainer(...).fit()``.
+
+>>> from cortexsim.adapters.trainer import Trainer
+>>> tr = Trainer(method="channel", arch="resnet18", layout="grid2d", lam=1.0, data="digits",
+...              steps=200, batch_size=64, out="runs/channel")
+>>> history = tr.fit()                      # list of log records (dicts)
+>>> cortex = tr.model.export_cortex()       # SimulatedCortex in the trained layout
+
+What it does on every step: forward through the method's
+:class:`~cortexsim.adapters.base.TopographicNet` (bf16 autocast on CUDA,
+channels_last), task loss (cross-entropy / the method's own, or SimCLR NT-Xent
+on a projection head) + the method's weighted spatial loss, backward, optimizer
+and scheduler step. Loss values stay on the device and are averaged over
+``log_every`` steps, so the host syncs once per log interval.
+
+Run folder (``out=RUN_DIR``): ``config.json``, ``log.jsonl`` and ``metrics.csv``
+(one record per log interval: task loss, total spatial loss and each layer's
+unweighted spatial loss), ``curves.png``, ``checkpoints/`` (every
+``checkpoint_every`` steps, atomic, keep-last-k) and ``model.pt`` (final
+``state_dict``) — :func:`load_trained` rebuilds the net from these two.
+
+Resuming (``resume=True`` or :meth:`Trainer.resume`) restores model, optimizer,
+scheduler, RNG states, the log accumulator and the position in the data order
+(per-epoch permutation seeded by ``(seed, epoch)``, consumed batches skipped,
+per-sample augmentation seeded by ``(seed, epoch, index)``), so on CPU the
+resumed run is bit-for-bit the uninterrupted one.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the same code runs DDP: one process per
+GPU (NCCL) or CPU (gloo), each rank a disjoint shard of every epoch, logs
+averaged over ranks, only rank 0 writes files.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from cortexsim.io import atomic_path
+
+from .base import AdapterError, MethodSpec, TopographicNet, get_method
+from .checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .data import Augmented, EpochSampler, load_dataset, supervised_transform
+from .simclr import ProjectionHead, TwoViews, nt_xent, simclr_transform
+
+TASKS = ("supervised", "simclr")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("cosine", "constant")
+#: Trainer arguments saved in config.json (everything but the run folder and flags about this invocation).
+CONFIG_KEYS = (
+    "method", "arch", "layout", "lam", "data", "epochs", "steps", "batch_size", "lr", "optimizer",
+    "weight_decay", "momentum", "scheduler", "task", "temperature", "device", "amp", "compile", "seed",
+    "checkpoint_every", "keep_last", "log_every", "num_workers", "image_size", "layers", "method_kwargs",
+    "deterministic", "find_unused_parameters",
+)
+#: Config keys that must not change when a run is resumed.
+_RESUME_FIXED = ("method", "arch", "layout", "lam", "data", "batch_size", "task", "seed", "layers", "image_size")
+
+
+class TrainModule(nn.Module):
+    """The network plus the SimCLR head (if any) as one module, so DDP / compile / checkpoints see both.
+
+    ``forward(x) -> (output, spatial_total, per_layer)``: the spatial loss is read
+    inside ``forward`` so that, under DDP, every gradient path goes through the
+    wrapped call.
+    """
+
+    def __init__(self, net: TopographicNet, head: nn.Module | None = None) -> None:
+        super().__init__()
+        self.net = net
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        out = self.head(self.net.features(x)) if self.head is not None else self.net(x)
+        total, per_layer = self.net.spatial_loss()
+        return out, total, per_layer
+
+
+class TrainStep:
+    """One optimisation step, with no host sync: ``step(x, y) -> (3 + n_layers,) float32 on device``.
+
+    The returned vector is ``[loss, task_loss, spatial_loss, per-layer spatial …]``
+    (detached); ``layer_names`` gives the order of the per-layer entries, fixed
+    at the first call. Shared by :class:`Trainer` and ``benchmarks/train_bench.py``.
+    """
+
+    def __init__(self, module: nn.Module, net: TopographicNet, optimizer: torch.optim.Optimizer,
+                 scheduler: Any | None = None, *, task: str = "supervised", temperature: float = 0.1,
+                 amp: bool = False, device: torch.device | str = "cpu", channels_last: bool = False) -> None:
+        self.module, self.net, self.optimizer, self.scheduler = module, net, optimizer, scheduler
+        self.task, self.temperature = task, float(temperature)
+        self.device = torch.device(device)
+        self.amp = bool(amp) and self.device.type == "cuda"
+        self.channels_last = channels_last
+        self.layer_names: list[str] | None = None
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.task == "simclr":  # x: (B, 2, C, H, W) -> both views in one batch of 2B
+            x = torch.cat([x[:, 0], x[:, 1]])
+        x = self._to_device(x)
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            out, spatial, per_layer = self.module(x)
+            if self.task == "simclr":
+                half = out.shape[0] // 2
+                task = nt_xent(out[:half], out[half:], self.temperature)
+            else:
+                task = self.net.task_loss(out, y.to(self.device, non_blocking=True))
+            loss = task + spatial
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        if self.layer_names is None:
+            self.layer_names = list(per_layer)
+        zero = loss.new_zeros(())
+        parts = [loss, task, spatial] + [per_layer.get(k, zero) for k in self.layer_names]
+        return torch.stack([p.detach().float().reshape(()) for p in parts])
+
+
+def _dist_env() -> tuple[int, int, int]:
+    """(rank, local_rank, world_size) from torchrun's environment variables (0, 0, 1 without them)."""
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
+            int(os.environ.get("WORLD_SIZE", 1)))
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise AdapterError(f"{name} must be a positive integer; got {value!r}.")
+
+
+class Trainer:
+    """Train a registered topographic method (scikit-learn style: arguments are stored as given
+    and checked when training is set up, by :meth:`fit` or the first access to :attr:`model`).
+
+    Parameters
+    ----------
+    method : registered method name (``baseline``, ``tdann``, ``channel``, ``ws``, ``as``, ``reset``)
+    arch : architecture name understood by the method (``resnet18`` …)
+    layout : unit/channel layout (None: the method's default)
+    lam : spatial-loss weight λ ≥ 0 (None: the method's default)
+    data : ``"digits"``, ``"lfw"`` or a folder (CIFAR-10/100 as torchvision lays it out, its binary
+        version, or ImageNet-style class folders); see :func:`cortexsim.adapters.data.load_dataset`
+    epochs, steps : training length; ``steps`` caps the number of optimizer steps. At least one.
+    batch_size : images per step and process (under DDP the global batch is ``world_size ×`` this)
+    lr, optimizer, weight_decay, momentum, scheduler : None takes the method's ``defaults``, else
+        SGD (momentum 0.9, weight decay 5e-4, lr 0.1) with a cosine schedule over all steps; Adam: lr 1e-3
+    task : ``"supervised"`` or ``"simclr"`` (two views, projection head, NT-Xent with ``temperature``)
+    device : ``"auto"`` (CUDA if present), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
+    amp : bf16 autocast (CUDA only; ignored on CPU)
+    compile : wrap the training module in ``torch.compile``
+    seed : seeds model init, data order, augmentation and all RNGs
+    out : run folder; None trains without writing anything
+    checkpoint_every : write a checkpoint every N steps (needs ``out``); ``keep_last`` are kept
+    log_every : average and record losses every N steps (one host sync per interval)
+    num_workers : DataLoader worker processes
+    image_size : side in pixels (None: 32 for CIFAR/offline sets, 224 for folders)
+    layers : layers to regularise (None: the method's choice)
+    method_kwargs : extra keyword arguments for the method's ``build``
+    deterministic : ``torch.use_deterministic_algorithms`` and no cuDNN autotuning (CUDA)
+    find_unused_parameters : DDP flag (None: the method's default, else False)
+    resume : continue from ``out``'s last checkpoint if there is one
+    progress : tqdm progress bar (rank 0)
+    """
+
+    def __init__(self, method: str = "baseline", arch: str = "resnet18", layout: str | None = None,
+                 lam: float | None = None, data: str | os.PathLike = "digits", *, epochs: int | None = None,
+                 steps: int | None = None, batch_size: int = 128, lr: float | None = None,
+                 optimizer: str | None = None, weight_decay: float | None = None, momentum: float | None = None,
+                 scheduler: str | None = None, task: str | None = None, temperature: float = 0.1,
+                 device: str = "auto", amp: bool = True, compile: bool = False, seed: int = 0,
+                 out: str | os.PathLike | None = None, checkpoint_every: int | None = None, keep_last: int = 3,
+                 log_every: int = 10, num_workers: int = 0, image_size: int | None = None,
+                 layers: Sequence[str] | None = None, method_kwargs: dict[str, Any] | None = None,
+                 deterministic: bool = False, find_unused_parameters: bool | None = None,
+                 resume: bool = False, progress: bool = True) -> None:
+        self.method, self.arch, self.layout, self.lam, self.data = method, arch, layout, lam, data
+        self.epochs, self.steps, self.batch_size, self.lr = epochs, steps, batch_size, lr
+        self.optimizer, self.weight_decay, self.momentum, self.scheduler = optimizer, weight_decay, momentum, scheduler
+        self.task, self.temperature, self.device, self.amp, self.compile = task, temperature, device, amp, compile
+        self.seed, self.out, self.checkpoint_every, self.keep_last = seed, out, checkpoint_every, keep_last
+        self.log_every, self.num_workers, self.image_size, self.layers = log_every, num_workers, image_size, layers
+        self.method_kwargs, self.deterministic = method_kwargs, deterministic
+        self.find_unused_parameters, self.resume_run, self.progress = find_unused_parameters, resume, progress
+        self._ready = False
+
+    # ------------------------------------------------------------------ construction helpers
+    @classmethod
+    def resume(cls, run_dir: str | os.PathLike, **overrides: Any) -> Trainer:
+        """A Trainer continuing the run in ``run_dir`` from its ``config.json`` and last checkpoint.
+
+        ``overrides`` may change e.g. ``steps`` / ``epochs`` (to train longer), ``device``,
+        ``num_workers``; the model/data settings must stay as they were.
+        """
+        cfg_path = Path(run_dir) / "config.json"
+        if not cfg_path.is_file():
+            raise AdapterError(f"{str(run_dir)!r} has no config.json; it is not a cortexsim training run folder.")
+        cfg = json.loads(cfg_path.read_text())["trainer"]
+        cfg.update(overrides)
+        return cls(**cfg, out=run_dir, resume=True)
+
+    def get_params(self) -> dict[str, Any]:
+        """The arguments as given (JSON-able), as saved in ``config.json["trainer"]``."""
+        params = {k: getattr(self, k) for k in CONFIG_KEYS}
+        params["data"] = str(params["data"])
+        params["layers"] = None if params["layers"] is None else list(params["layers"])
+        return params
+
+    @property
+    def model(self) -> TopographicNet:
+        """The method's network (built on first access)."""
+        self._setup()
+        return self._net
+
+    def export_cortex(self, **kwargs: Any):
+        """``self.model.export_cortex(**kwargs)``: a SimulatedCortex in the trained layout."""
+        return self.model.export_cortex(**kwargs)
+
+    # ------------------------------------------------------------------ validation / setup
+    def _validate(self) -> MethodSpec:
+        spec = get_method(self.method)  # unknown method -> AdapterError listing the known ones
+        lam = self.lam
+        if lam is not None and (isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0
+                                or not math.isfinite(lam)):
+            raise AdapterError(f"lam (the spatial-loss weight λ) must be a finite number ≥ 0; got {lam!r}.")
+        if self.epochs is None and self.steps is None:
+            raise AdapterError("give the training length: epochs=N and/or steps=N (maximum optimizer steps).")
+        for name in ("epochs", "steps", "batch_size", "log_every", "checkpoint_every", "keep_last", "image_size"):
+            _positive_int(name, getattr(self, name), allow_none=name in ("epochs", "steps", "checkpoint_every",
+                                                                      "image_size"))
+        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise AdapterError(f"num_workers must be an integer ≥ 0; got {self.num_workers!r}.")
+        if self.checkpoint_every is not None and self.out is None:
+            raise AdapterError("checkpoint_every needs a run folder: pass out=RUN_DIR.")
+        if self.resume_run and self.out is None:
+            raise AdapterError("resume=True needs the run folder to resume: pass out=RUN_DIR.")
+        task = self.task or spec.defaults.get("task", "supervised")
+        if task not in TASKS:
+            raise AdapterError(f"task must be one of {TASKS}; got {task!r}.")
+        opt = (self.optimizer or spec.defaults.get("optimizer", "sgd")).lower()
+        if opt not in OPTIMIZERS:
+            raise AdapterError(f"optimizer must be one of {OPTIMIZERS}; got {opt!r}.")
+        sched = (self.scheduler or spec.defaults.get("scheduler", "cosine" if opt == "sgd" else "constant")).lower()
+        if sched not in SCHEDULERS:
+            raise AdapterError(f"scheduler must be one of {SCHEDULERS}; got {sched!r}.")
+        lr = self.lr if self.lr is not None else spec.defaults.get("lr", 0.1 if opt == "sgd" else 1e-3)
+        if not (isinstance(lr, (int, float)) and lr > 0):
+            raise AdapterError(f"lr must be a number > 0; got {lr!r}.")
+        if not self.temperature > 0:
+            raise AdapterError(f"temperature must be > 0; got {self.temperature!r}.")
+        self._task, self._opt_name, self._sched_name, self._lr = task, opt, sched, float(lr)
+        return spec
+
+    def _resolve_device(self, local_rank: int) -> torch.device:
+        name = str(self.device)
+        if name == "auto":
+            return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+        try:
+            dev = torch.device(name)
+        except RuntimeError:
+            raise AdapterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {name!r}.") from None
+        if dev.type == "cuda":
+            if not torch.cuda.is_available():
+                raise AdapterError(f"device {name!r} requested but CUDA is not available; use device='cpu'.")
+            if dev.index is None:
+                dev = torch.device(f"cuda:{local_rank}")
+        return dev
+
+    def _setup(self) -> None:
+        if self._ready:
+            return
+        spec = self._validate()
+        self.rank_, local_rank, self.world_size_ = _dist_env()
+        self.device_ = self._resolve_device(local_rank)
+        self._owns_pg = False
+        if self.world_size_ > 1:
+            import torch.distributed as dist
+
+            if self.device_.type == "cuda":
+                torch.cuda.set_device(self.device_)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device_.type == "cuda" else "gloo")
+                self._owns_pg = True
+        cuda = self.device_.type == "cuda"
+        if cuda:
+            torch.backends.cudnn.benchmark = not self.deterministic
+            torch.set_float32_matmul_precision("high")
+        if self.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.manual_seed(self.seed)
+        np.random.seed(self.seed % 2**32)
+        random.seed(self.seed)
+
+        # Data
+        images = load_dataset(self.data, train=True, image_size=self.image_size)
+        size = images.image_size
+        transform = (TwoViews(simclr_transform(size)) if self._task == "simclr"
+                     else supervised_transform(size, images.in_memory))
+        self._dataset = Augmented(images.base, transform, seed=self.seed)
+        self.num_classes_ = images.num_classes
+        self.batches_per_epoch_ = EpochSampler.batches_per_epoch(len(images), self.batch_size, self.world_size_)
+        if self.batches_per_epoch_ < 1:
+            raise AdapterError(f"batch_size={self.batch_size} × {self.world_size_} process(es) is larger than the "
+                               f"{len(images)} training images of {self.data!r}; use a smaller batch_size.")
+        by_epochs = None if self.epochs is None else self.epochs * self.batches_per_epoch_
+        self.total_steps_ = min(s for s in (self.steps, by_epochs) if s is not None)
+
+        # Model (unknown arch / layer errors come from the method's build)
+        lam = self.lam if self.lam is not None else spec.defaults.get("lam")
+        layout = self.layout if self.layout is not None else spec.defaults.get("layout")
+        self._build = {"method": self.method, "arch": self.arch, "num_classes": self.num_classes_,
+                       "layout": layout, "lam": lam, "layers": None if self.layers is None else list(self.layers),
+                       "seed": self.seed, "image_size": size, "kw": dict(self.method_kwargs or {})}
+        self._net = build_net(self._build)
+        mem = torch.channels_last if cuda else torch.preserve_format
+        self._net.to(self.device_, memory_format=mem)
+        head = None
+        if self._task == "simclr":
+            head = ProjectionHead(self._feature_dim(size)).to(self.device_)
+        self._module = TrainModule(self._net, head)
+        wrapped: nn.Module = self._module
+        if self.world_size_ > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            unused = self.find_unused_parameters
+            if unused is None:
+                unused = bool(spec.defaults.get("find_unused_parameters", False))
+            wrapped = DDP(self._module, device_ids=[self.device_.index] if cuda else None,
+                          find_unused_parameters=unused)
+        if self.compile:
+            wrapped = torch.compile(wrapped)
+        self._optim = self._make_optimizer(spec)
+        self._sched = (torch.optim.lr_scheduler.CosineAnnealingLR(self._optim, T_max=self.total_steps_)
+                       if self._sched_name == "cosine" else torch.optim.lr_scheduler.LambdaLR(self._optim, _one))
+        self._stepper = TrainStep(wrapped, self._net, self._optim, self._sched, task=self._task,
+                                  temperature=self.temperature, amp=self.amp, device=self.device_,
+                                  channels_last=cuda)
+        self.step_, self.epoch_, self.batch_in_epoch_ = 0, 0, 0
+        self._acc: torch.Tensor | None = None
+        self._acc_n = 0
+        self._train_time = 0.0
+        self.history_: list[dict[str, Any]] = []
+        self._resolved = {"optimizer": self._opt_name, "lr": self._lr, "scheduler": self._sched_name,
+                          "task": self._task, "total_steps": self.total_steps_, "world_size": self.world_size_,
+                          "global_batch_size": self.batch_size * self.world_size_, "dataset": images.name,
+                          "n_train": len(images), "device": str(self.device_),
+                          "amp_bf16": bool(self.amp and cuda), "torch": torch.__version__}
+        self._ready = True
+        if self.resume_run:
+            self._load_latest()
+        if self.out is not None and self.rank_ == 0:
+            self._write_config()
+
+    def _feature_dim(self, size: int) -> int:
+        # Eval mode: no BN statistics update and no dropout draw, so probing leaves no trace.
+        self._net.eval()
+        with torch.no_grad():
+            dim = self._net.features(torch.zeros(2, 3, size, size, device=self.device_)).flatten(1).shape[1]
+        self._net.train()
+        return int(dim)
+
+    def _make_optimizer(self, spec: MethodSpec) -> torch.optim.Optimizer:
+        d = spec.defaults
+        params = [p for p in self._module.parameters() if p.requires_grad]
+        if self._opt_name == "sgd":
+            wd = self.weight_decay if self.weight_decay is not None else d.get("weight_decay", 5e-4)
+            mom = self.momentum if self.momentum is not None else d.get("momentum", 0.9)
+            self._resolved_opt = {"weight_decay": wd, "momentum": mom}
+            return torch.optim.SGD(params, lr=self._lr, momentum=mom, weight_decay=wd)
+        wd = self.weight_decay if self.weight_decay is not None else d.get("weight_decay", 0.0)
+        self._resolved_opt = {"weight_decay": wd}
+        cls = torch.optim.Adam if self._opt_name == "adam" else torch.optim.AdamW
+        return cls(params, lr=self._lr, weight_decay=wd)
+
+    # ------------------------------------------------------------------ files
+    def _write_config(self) -> None:
+        cfg = {"trainer": self.get_params(), "build": self._build,
+               "resolved": {**self._resolved, **self._resolved_opt}}
+        with atomic_path(Path(self.out) / "config.json") as tmp:
+            tmp.write_text(json.dumps(cfg, indent=2, default=str))
+
+    def _checkpoint_state(self) -> dict[str, Any]:
+        return {
+            "model": self._net.state_dict(),
+            "head": self._module.head.state_dict() if self._module.head is not None else {},
+            "optimizer": self._optim.state_dict(),
+            "scheduler": self._sched.state_dict(),
+            "step": self.step_, "epoch": self.epoch_, "batch_in_epoch": self.batch_in_epoch_,
+            "rng": rng_state(),
+            "acc": None if self._acc is None else self._acc.cpu(), "acc_n": self._acc_n,
+            "layer_names": self._stepper.layer_names, "train_time": self._train_time,
+            "config": self.get_params(),
+        }
+
+    def _load_latest(self) -> None:
+        path = latest_checkpoint(self.out)
+        if path is None:
+            return
+        state = load_checkpoint(path)
+        now = self.get_params()
+        old = state["config"]
+        changed = [k for k in _RESUME_FIXED if old.get(k) != now.get(k)]
+        if changed:
+            was = ", ".join(f"{k}={old.get(k)!r}" for k in changed)
+            raise AdapterError(f"cannot resume {str(self.out)!r}: {', '.join(changed)} differ from the run's "
+                               f"config ({was}); keep them as they were or start a new run folder.")
+        self._net.load_state_dict(state["model"])
+        if self._module.head is not None:
+            self._module.head.load_state_dict(state["head"])
+        self._optim.load_state_dict(state["optimizer"])
+        self._sched.load_state_dict(state["scheduler"])
+        self.step_, self.epoch_, self.batch_in_epoch_ = state["step"], state["epoch"], state["batch_in_epoch"]
+        self._stepper.layer_names = state["layer_names"]
+        self._acc = None if state["acc"] is None else state["acc"].to(self.device_)
+        self._acc_n, self._train_time = state["acc_n"], state["train_time"]
+        set_rng_state(state["rng"])
+        # Records logged after the checkpoint (before the interruption) are dropped: they are re-made.
+        self.history_ = [r for r in read_log(self.out) if r["step"] <= self.step_]
+        if self.rank_ == 0:
+            self._rewrite_logs()
+
+    def _rewrite_logs(self) -> None:
+        out = Path(self.out)
+        with atomic_path(out / "log.jsonl") as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in self.history_))
+        with atomic_path(out / "metrics.csv") as tmp:
+            _write_csv(tmp, self.history_)
+
+    def _append_log(self, rec: dict[str, Any]) -> None:
+        out = Path(self.out)
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "log.jsonl", "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        csv_path = out / "metrics.csv"
+        new = not csv_path.is_file() or csv_path.stat().st_size == 0
+        with open(csv_path, "a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rec))
+            if new:
+                w.writeheader()
+            w.writerow(rec)
+
+    # ------------------------------------------------------------------ training
+    def _log(self) -> None:
+        acc = self._acc / max(self._acc_n, 1)
+        if self.world_size_ > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(acc)
+            acc /= self.world_size_
+        vals = acc.tolist()  # the one host sync of the interval
+        names = ["loss", "task_loss", "spatial_loss"] + [f"spatial/{k}" for k in self._stepper.layer_names or []]
+        rec = {"step": self.step_, "epoch": self.epoch_, "lr": self._sched.get_last_lr()[0],
+               **dict(zip(names, vals)), "steps_averaged": self._acc_n, "time_s": round(self._train_time, 3)}
+        self._acc, self._acc_n = None, 0
+        self.history_.append(rec)
+        if self.out is not None and self.rank_ == 0:
+            self._append_log(rec)
+
+    def fit(self, stop_at: int | None = None) -> list[dict[str, Any]]:
+        """Train until ``total_steps_`` (from ``steps`` / ``epochs``); returns the log records.
+
+        ``stop_at`` stops early after that global step without changing the schedule
+        (used to cut a run into pieces; the next :meth:`resume` continues it).
+        """
+        from tqdm.auto import tqdm
+
+        self._setup()
+        end = self.total_steps_ if stop_at is None else min(self.total_steps_, int(stop_at))
+        bar = tqdm(total=self.total_steps_, initial=self.step_, desc=f"train {self.method}", unit="step",
+                   disable=not (self.progress and self.rank_ == 0), leave=False)
+        self._net.train()
+        try:
+            while self.step_ < end:
+                if self.batch_in_epoch_ >= self.batches_per_epoch_:
+                    self.epoch_, self.batch_in_epoch_ = self.epoch_ + 1, 0
+                for x, y in self._loader():
+                    t0 = time.perf_counter()
+                    vec = self._stepper(x, y)
+                    self._acc = vec if self._acc is None else self._acc + vec
+                    self._acc_n += 1
+                    self.step_ += 1
+                    self.batch_in_epoch_ += 1
+                    self._train_time += time.perf_counter() - t0
+                    bar.update(1)
+                    if self.step_ % self.log_every == 0 or self.step_ == self.total_steps_:
+                        self._log()
+                        bar.set_postfix(loss=f"{self.history_[-1]['loss']:.4g}")
+                    if self.checkpoint_every and self.step_ % self.checkpoint_every == 0 and self.rank_ == 0:
+                        save_checkpoint(self.out, self._checkpoint_state(), self.step_, keep=self.keep_last)
+                    if self.step_ >= end:
+                        break
+            if self.step_ >= self.total_steps_ and self.out is not None and self.rank_ == 0:
+                self._finish()
+        finally:
+            bar.close()
+            if self._owns_pg and self.step_ >= end:
+                import torch.distributed as dist
+
+                dist.barrier()
+                dist.destroy_process_group()
+                self._owns_pg = False
+        return self.history_
+
+    def _loader(self) -> torch.utils.data.DataLoader:
+        self._dataset.set_epoch(self.epoch_)
+        sampler = EpochSampler(len(self._dataset), self.batch_size, seed=self.seed, epoch=self.epoch_,
+                               rank=self.rank_, world_size=self.world_size_, start_batch=self.batch_in_epoch_)
+        # A private generator: creating the iterator must not draw from the global RNG (resume equality).
+        gen = torch.Generator().manual_seed(self.seed * 7_919 + self.epoch_)
+        return torch.utils.data.DataLoader(self._dataset, batch_size=self.batch_size, sampler=sampler,
+                                           drop_last=True, num_workers=self.num_workers, generator=gen,
+                                           pin_memory=self.device_.type == "cuda")
+
+    def _finish(self) -> None:
+        out = Path(self.out)
+        if self.checkpoint_every and self.step_ % self.checkpoint_every:
+            save_checkpoint(out, self._checkpoint_state(), self.step_, keep=self.keep_last)
+        with atomic_path(out / "model.pt") as tmp:
+            torch.save(self._net.state_dict(), tmp)
+        if self.history_:
+            plot_curves(self.history_, out / "curves.png", title=f"{self.method} / {self.arch}")
+
+
+def _one(_: int) -> float:
+    return 1.0
+
+
+def build_net(build: dict[str, Any]) -> TopographicNet:
+    """Build a method's network from ``config.json["build"]``."""
+    kw = dict(build.get("kw") or {})
+    if build.get("lam") is not None:
+        kw["lam"] = build["lam"]
+    return get_method(build["method"]).build(build["arch"], build["num_classes"], layout=build.get("layout"),
+                                             layers=build.get("layers"), seed=build.get("seed", 0),
+                                             image_size=build.get("image_size", 32), **kw)
+
+
+def load_trained(run_dir: str | os.PathLike, map_location: str | torch.device = "cpu") -> TopographicNet:
+    """Rebuild the trained network of ``run_dir`` from ``config.json`` and ``model.pt`` (``weights_only=True``).
+
+    Returns the net in eval mode, on ``map_location``.
+    """
+    run = Path(run_dir)
+    if not (run / "config.json").is_file() or not (run / "model.pt").is_file():
+        raise AdapterError(f"{str(run)!r} needs config.json and model.pt; they are written when training finishes "
+                           f"(Trainer(out=RUN_DIR).fit() or `cortexsim train --out RUN_DIR`).")
+    build = json.loads((run / "config.json").read_text())["build"]
+    net = build_net(build)
+    net.load_state_dict(torch.load(run / "model.pt", map_location=map_location, weights_only=True))
+    return net.to(map_location).eval()
+
+
+def read_log(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Records of ``RUN_DIR/log.jsonl`` (a torn last line from a crash is ignored)."""
+    path = Path(run_dir) / "log.jsonl"
+    if not path.is_file():
+        return []
+    recs = []
+    for line in path.read_text().splitlines():
+        try:
+            recs.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return recs
+
+
+def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:
+    fields = list(dict.fromkeys(k for r in records for k in r))
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(records)
+
+
+def plot_curves(records: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
+    """PNG of task loss (left) and spatial losses, total and per layer (right), against step."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    steps = [r["step"] for r in records]
+    fig = Figure(figsize=(10, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.plot(steps, [r["task_loss"] for r in records], label="task")
+    ax1.set(xlabel="step", ylabel="task loss", title=title or "task loss")
+    ax2.plot(steps, [r["spatial_loss"] for r in records], "k", lw=2, label="total (weighted)")
+    for key in [k for k in records[0] if k.startswith("spatial/")]:
+        ax2.plot(steps, [r.get(key, float("nan")) for r in records], lw=1, label=key[len("spatial/"):])
+    ax2.set(xlabel="step", ylabel="spatial loss", title="spatial loss")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
