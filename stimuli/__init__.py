@@ -1,0 +1,31 @@
+"""Stimulus sets with labelled metadata (``cortexsim.stimuli``).
+
+Every set follows the StimulusSet protocol (:mod:`.base`): ``len(s)``, ``s[i]``
+-> (C, H, W) float32 in [0, 1] (after the optional ``normalize`` hook),
+``s.batches(batch_size)``, and ``s.metadata`` (``stimulus_id`` + coords), and
+can be passed to ``SimulatedCortex.record``.
+
+>>> from cortexsim import stimuli
+>>> s = stimuli.floc_offline(image_size=64, n_per_category=20, seed=0)
+>>> s.metadata["domain"].unique()         # faces, characters, objects, places
+>>> g = stimuli.tdann_gratings()          # 640 gratings, coords orientation_deg, sf_cpd, phase, color
+>>> n = stimuli.corrupt(g, "pink", [0.05, 0.1])
+"""
+from __future__ import annotations
+
+from .base import IMAGENET_MEAN, IMAGENET_STD, ConcatSet, DatasetNotFoundError, StimulusSet, SubsetSet, concat
+from .corruptions import TRUONG_HASSON_LEVELS, CorruptedSet, corrupt, pink_noise
+from .datasets import RESET_MACRO_CLASSES, CifarSet, cifar10, cifar100, imagefolder
+from .files import FileSet
+from .floc import DOMAINS, FLOC_CATEGORIES, OFFLINE_CATEGORIES, floc, floc_offline
+from .gratings import TDANN_SF_CPD, Gratings, gratings, tdann_gratings
+from .numbers import digits, number_codes
+from .registry import get, names
+
+__all__ = [
+    "DOMAINS", "FLOC_CATEGORIES", "IMAGENET_MEAN", "IMAGENET_STD", "OFFLINE_CATEGORIES", "RESET_MACRO_CLASSES",
+    "TDANN_SF_CPD", "TRUONG_HASSON_LEVELS",
+    "CifarSet", "ConcatSet", "CorruptedSet", "DatasetNotFoundError", "FileSet", "Gratings", "StimulusSet", "SubsetSet",
+    "cifar10", "cifar100", "concat", "corrupt", "digits", "floc", "floc_offline", "get", "gratings", "imagefolder",
+    "names", "number_codes", "pink_noise", "tdann_gratings",
+]
