@@ -203,7 +203,7 @@ class SimulatedCortex:
         amp: bool = False,
         dtype: Any = np.float32,
         out: str | Path | None = None,
-        compression: str | None = "gzip",
+        compression: str | None = "lzf",
         preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
         progress: bool = True,
         attrs: Mapping[str, Any] | None = None,
@@ -222,8 +222,11 @@ class SimulatedCortex:
         out : path, optional
             Stream every batch to this HDF5 file (memory bounded by one batch) and
             return the Sheet opened lazily from it.
-        compression : {"gzip", "lzf", None}
-            HDF5 filter when streaming.
+        compression : {"lzf", "gzip", None}
+            HDF5 filter when streaming. ``lzf`` (default) keeps writing cheap
+            (benchmarks/record_bench.py: ReLU maps shrink ~30 %, close to gzip,
+            at a fraction of its CPU cost); h5py and xarray read it, netCDF-C
+            tools need gzip — or re-save with :func:`cortexsim.save_sheet`.
         preprocess : callable, optional
             Applied to each batch on the device (e.g. ImageNet normalisation).
         progress : bool
