@@ -192,3 +192,27 @@ def test_streaming_memory_is_bounded(tmp_path):
     total, growth = map(int, res.stdout.split())
     assert total == 2048 * 65536 * 4
     assert growth < 150 * 2**20, f"RSS grew by {growth / 2**20:.0f} MB while streaming {total / 2**20:.0f} MB"
+
+
+@pytest.mark.parametrize(
+    "name, areas",
+    [
+        ("mobilenet_v3_small", {"V4": "features.3", "IT": "features.12"}),
+        ("efficientnet_b0", {"V1": "features.2", "IT": "features.7.0"}),
+    ],
+)
+def test_other_torchvision_models(name, areas):
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(name, weights=None, num_classes=3).eval()
+    x = torch.rand(2, 3, 32, 32)
+    outputs = {}
+    hooks = [dict(model.named_modules())[m].register_forward_hook(lambda _m, _i, o, a=a: outputs.__setitem__(a, o))
+             for a, m in areas.items()]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    ds = cx.record(model, x, areas, progress=False)
+    assert ds.sizes["unit"] == sum(o[0].numel() for o in outputs.values())
+    for area in areas:
+        np.testing.assert_allclose(ds.cortex.area(area).responses.values, outputs[area].flatten(1).numpy(), rtol=1e-5, atol=1e-6)
