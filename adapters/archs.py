@@ -1,0 +1,267 @@
+"""Architectures shared by the topographic methods (all built with random weights).
+
+=============  ==============================================================
+name           network
+=============  ==============================================================
+``resnet18``   torchvision ResNet-18. With a CIFAR stem (default for inputs of
+               ≤ 64 px) ``conv1`` is 3×3 / stride 1 / padding 1 as in Poli et
+               al. and bootphon/topography; ``maxpool`` is then dropped unless
+               ``maxpool=True`` (bootphon keeps it — the ``channel`` method does).
+``vgg16``      torchvision VGG-16 with batch norm (``vgg16_bn``; Poli et al. use
+               it unchanged for CIFAR). ``vgg16_bn`` is an alias.
+``densenet121`` torchvision DenseNet-121; CIFAR stem replaces ``features.conv0`` by
+               a 3×3 / stride 1 conv (``features.pool0`` kept, as in bootphon).
+``resnet20``   He et al.'s CIFAR ResNet-20 (16/32/64 channels, 3 blocks per stage,
+               parameter-free "option A" shortcuts): 269,722 parameters for 10
+               classes, 275,572 for 100 — Hannagan's table lists 275,572.
+``smallcnn``   Small CNN with a dense penultimate layer for Truong & Hasson's
+               weight/activation-similarity losses: three conv–BN–ReLU–pool
+               blocks (32, 64, 128 channels), flatten, ``topo`` Linear(→121),
+               ReLU, ``out`` Linear(121 → classes).
+=============  ==============================================================
+
+Every builder takes ``num_classes`` and ``in_channels``; nothing is downloaded
+(torchvision ``weights=None``).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import torch
+import torchvision
+from torch import nn
+from torch.nn import functional as F
+
+from .base import AdapterError
+
+ARCHS: tuple[str, ...] = ("resnet18", "vgg16", "densenet121", "resnet20", "smallcnn")
+_ALIASES = {"vgg16_bn": "vgg16"}
+
+#: Name (inside the arch) of the final classifier Linear, used by ``features`` and topographic heads.
+HEAD: dict[str, str] = {
+    "resnet18": "fc",
+    "vgg16": "classifier.6",
+    "densenet121": "classifier",
+    "resnet20": "linear",
+    "smallcnn": "out",
+}
+
+
+#: Default areas (area -> module inside the arch) of an untrained / baseline network.
+DEFAULT_AREAS: dict[str, dict[str, str]] = {
+    "resnet18": {"V1": "layer2.0", "IT": "layer4.1"},
+    "vgg16": {"V1": "features.22", "IT": "features.42"},
+    "densenet121": {"V1": "features.denseblock2", "IT": "features.denseblock4"},
+    "resnet20": {"V1": "layer2.0", "IT": "layer3.2"},
+    "smallcnn": {"IT": "topo"},
+}
+
+
+def canonical_arch(arch: str, allowed: tuple[str, ...] = ARCHS) -> str:
+    """Resolve aliases and check ``arch`` is one of ``allowed`` (AdapterError otherwise)."""
+    name = _ALIASES.get(arch, arch)
+    if name not in allowed:
+        raise AdapterError(f"unknown or unsupported architecture {arch!r} for this method; choose one of {', '.join(allowed)}.")
+    return name
+
+
+# --------------------------------------------------------------------------- ResNet-20 (CIFAR)
+
+
+class _ShortcutA(nn.Module):
+    """He et al.'s option-A shortcut: stride-2 subsampling and zero-padded channels (no parameters)."""
+
+    def __init__(self, planes: int) -> None:
+        super().__init__()
+        self.pad = planes // 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+
+
+class BasicBlock20(nn.Module):
+    """3×3–BN–ReLU–3×3–BN + shortcut, ReLU (CIFAR ResNet block)."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut: nn.Module = _ShortcutA(planes) if stride != 1 or in_planes != planes else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet20(nn.Module):
+    """CIFAR ResNet-20 (He et al. 2016, §4.2): (N, in_channels, H, W) -> (N, num_classes)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, depth: int = 20) -> None:
+        super().__init__()
+        if (depth - 2) % 6:
+            raise AdapterError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56 ...); got {depth}.")
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        layers, in_planes = [], 16
+        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+            blocks = []
+            for i in range(n):
+                blocks.append(BasicBlock20(in_planes, planes, stride if i == 0 else 1))
+                in_planes = planes
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = layers
+        self.linear = nn.Linear(64, num_classes)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer3(self.layer2(self.layer1(out)))
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.linear(out)
+
+
+# --------------------------------------------------------------------------- small CNN (Truong–Hasson)
+
+
+def small_cnn(num_classes: int, in_channels: int = 3, n_topo: int = 121) -> nn.Sequential:
+    """Three conv blocks, then a dense ``topo`` layer of ``n_topo`` units (the topographic grid) and ``out``."""
+
+    def block(c_in: int, c_out: int) -> list[nn.Module]:
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+
+    feats = [*block(in_channels, 32), *block(32, 64), *block(64, 128), nn.AdaptiveAvgPool2d(2), nn.Flatten()]
+    return nn.Sequential(
+        OrderedDict(
+            features=nn.Sequential(*feats),
+            topo=nn.Linear(128 * 4, n_topo),
+            act=nn.ReLU(inplace=True),
+            out=nn.Linear(n_topo, num_classes),
+        )
+    )
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _cifar_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    return conv
+
+
+def build_arch(
+    arch: str,
+    num_classes: int,
+    *,
+    in_channels: int = 3,
+    image_size: int = 32,
+    cifar_stem: bool | None = None,
+    maxpool: bool | None = None,
+    topo_units: int | None = None,
+    seed: int | None = None,
+) -> nn.Module:
+    """Build one of :data:`ARCHS` with random weights.
+
+    Parameters
+    ----------
+    arch : str
+    num_classes : int
+        Size of the output layer (≥ 1).
+    in_channels : int
+        Image channels (3 RGB, 1 grey).
+    image_size : int
+        Input side in px; chooses the stem when ``cifar_stem`` is None (≤ 64 px → CIFAR stem).
+    cifar_stem, maxpool : bool, optional
+        ResNet-18 / DenseNet-121 stem (see module docstring).
+    topo_units : int, optional
+        Replace the classifier Linear(F → classes) by ``Sequential(topo=Linear(F → topo_units),
+        act=ReLU, out=Linear(topo_units → classes))`` — the dense topographic layer of ``ws``/``as``.
+    seed : int, optional
+        Seed of the weight initialisation (the global RNG is left untouched).
+    """
+    arch = canonical_arch(arch)
+    if int(num_classes) != num_classes or num_classes < 1:
+        raise AdapterError(f"num_classes must be a positive integer; got {num_classes!r}.")
+    if seed is None:
+        return _build(arch, int(num_classes), in_channels, image_size, cifar_stem, maxpool, topo_units)
+    # Fork the CPU RNG so building a model does not move the caller's random stream.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _build(arch, int(num_classes), in_channels, image_size, cifar_stem, maxpool, topo_units)
+
+
+def _build(
+    arch: str, num_classes: int, in_channels: int, image_size: int, cifar_stem: bool | None, maxpool: bool | None, topo_units: int | None
+) -> nn.Module:
+    cifar = image_size <= 64 if cifar_stem is None else cifar_stem
+    if arch == "resnet20":
+        model: nn.Module = ResNet20(num_classes, in_channels)
+    elif arch == "smallcnn":
+        return small_cnn(num_classes, in_channels, topo_units or 121)
+    elif arch == "resnet18":
+        model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
+        if cifar:
+            model.conv1 = _cifar_conv(in_channels, 64)
+            if not maxpool:
+                model.maxpool = nn.Identity()
+        elif in_channels != 3:
+            model.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+        if maxpool is False:
+            model.maxpool = nn.Identity()
+    elif arch == "vgg16":
+        model = torchvision.models.vgg16_bn(weights=None, num_classes=num_classes)
+        if in_channels != 3:
+            model.features[0] = nn.Conv2d(in_channels, 64, 3, padding=1)
+    else:  # densenet121
+        model = torchvision.models.densenet121(weights=None, num_classes=num_classes)
+        if cifar:
+            model.features.conv0 = _cifar_conv(in_channels, model.features.conv0.out_channels)
+        elif in_channels != 3:
+            model.features.conv0 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+    if topo_units:
+        _replace_head(model, HEAD[arch], topo_units)
+    return model
+
+
+def _replace_head(model: nn.Module, head: str, n_units: int) -> None:
+    parent_name, _, attr = head.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    old = getattr(parent, attr)
+    new = nn.Sequential(
+        OrderedDict(topo=nn.Linear(old.in_features, n_units), act=nn.ReLU(inplace=True), out=nn.Linear(n_units, old.out_features))
+    )
+    if isinstance(parent, nn.Sequential):
+        parent[int(attr)] = new
+    else:
+        setattr(parent, attr, new)
+
+
+def topo_layer(arch: str) -> str:
+    """Name (inside the arch) of the dense topographic layer added by ``topo_units``."""
+    arch = canonical_arch(arch)
+    return "topo" if arch == "smallcnn" else f"{HEAD[arch]}.topo"
+
+
+def head_name(arch: str, topo_units: int | None = None) -> str:
+    """Name of the final classifier Linear (its input is the ``features`` representation)."""
+    arch = canonical_arch(arch)
+    if topo_units and arch != "smallcnn":
+        return f"{HEAD[arch]}.out"
+    return HEAD[arch]
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of parameters (trainable or not; buffers excluded)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def arch_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Pop the architecture options out of a method's ``**kwargs``."""
+    return {k: kwargs.pop(k) for k in ("in_channels", "cifar_stem", "maxpool") if k in kwargs}

@@ -1,0 +1,184 @@
+"""``channel``: Poli, Dupoux & Riad (2023) channel-level topographic loss.
+
+Every output channel of a regularised conv layer gets a position (one of the six
+layouts ``grid2d``, ``nested_grid``, ``circle``, ``grid3d``, ``sphere``,
+``nested3d``; coordinates in [0, 1] as in the paper). For one stimulus, with
+ỹ_i the flattened (H·W) output of channel i *taken before any normalisation or
+activation* (the Conv2d output, hooked),
+
+    S_ij = ⟨ỹ_i, ỹ_j⟩ / (‖ỹ_i‖ ‖ỹ_j‖),
+    L_topo^l = 2 / (C(C−1)) · Σ_{i<j} (S_ij − 1/(d_ij + 1))²,
+
+averaged over the batch, and L = L_classif + λ · (1/L) Σ_l L_topo^l (eq. 2–3).
+Each layer costs one batched matmul (N, C, HW) @ (N, HW, C) against a
+precomputed 1/(d+1) buffer and an upper-triangle weight buffer.
+
+Layers (bootphon/topography ``topographic_layer_names``, "end of each building
+block" in the paper):
+
+* ResNet-18: ``conv1``, ``layer1.1.conv2``, ``layer2.1.conv2``, ``layer3.1.conv2``,
+  ``layer4.1.conv2`` — the stem and the last conv of each stage.
+* DenseNet-121: ``features.conv0`` and the last conv of each dense block
+  (``denseblock1.denselayer6.conv2`` … ``denseblock4.denselayer16.conv2``).
+* VGG-16 (BN): all 13 conv layers.
+
+Stems follow the paper/bootphon: ResNet-18 and DenseNet-121 get a 3×3/stride-1
+first conv on 32×32 inputs and keep their max-pool (``maxpool=True``).
+bootphon sums the per-layer losses; we follow the paper's mean over layers
+(λ = 1 here equals λ = 1/L there).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.spatial.distance import cdist
+from torch import nn
+
+from .archs import arch_kwargs, build_arch, canonical_arch, head_name
+from .base import AdapterError, MethodSpec, TopographicNet, register
+from .hooks import PREFIX, HookedNet, check_lam, check_layout, place_layers, resolve_layers
+
+CHANNEL_LAYOUTS: tuple[str, ...] = ("grid2d", "nested_grid", "circle", "grid3d", "sphere", "nested3d")
+ARCHS: tuple[str, ...] = ("resnet18", "vgg16", "densenet121")
+_VGG_CONVS = (0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40)
+LAYERS: dict[str, tuple[str, ...]] = {
+    "resnet18": ("conv1", "layer1.1.conv2", "layer2.1.conv2", "layer3.1.conv2", "layer4.1.conv2"),
+    "densenet121": (
+        "features.conv0",
+        "features.denseblock1.denselayer6.conv2",
+        "features.denseblock2.denselayer12.conv2",
+        "features.denseblock3.denselayer24.conv2",
+        "features.denseblock4.denselayer16.conv2",
+    ),
+    "vgg16": tuple(f"features.{i}" for i in _VGG_CONVS),
+}
+AREAS: dict[str, dict[str, str]] = {
+    "resnet18": {"V1": "layer2.1.conv2", "IT": "layer4.1.conv2"},
+    "densenet121": {"V1": "features.denseblock2.denselayer12.conv2", "IT": "features.denseblock4.denselayer16.conv2"},
+    "vgg16": {"V1": "features.20", "IT": "features.40"},
+}
+#: λ grid of the design table (1e-5 … 5). The paper picks λ on the validation set and
+#: uses λ = 1 for its pruning experiment (ResNet-18, 2-D grid).
+LAMBDA_GRID: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 0.5, 1.0, 5.0)
+
+
+def inverse_distance(positions: np.ndarray) -> np.ndarray:
+    """1 / (d_ij + 1) for all channel pairs: (C, C) float32."""
+    return (1.0 / (cdist(positions, positions) + 1.0)).astype(np.float32)
+
+
+def pair_weights(n: int) -> np.ndarray:
+    """(n, n) weights 2/(n(n−1)) on the strict upper triangle, 0 elsewhere (mean over i < j)."""
+    return (np.triu(np.ones((n, n)), 1) * (2.0 / (n * (n - 1)))).astype(np.float32)
+
+
+def channel_topographic_loss(
+    y: torch.Tensor, inv_dist: torch.Tensor, weights: torch.Tensor, eps: float = 1e-8
+) -> torch.Tensor:
+    """Poli et al.'s L_topo of one layer, averaged over the batch.
+
+    Parameters
+    ----------
+    y : (N, C, H, W) pre-activation conv output (computed in float32)
+    inv_dist : (C, C) 1/(d+1)
+    weights : (C, C) pair weights (:func:`pair_weights`)
+    eps : floor of a channel's norm (an all-zero channel has cosine 0 with every other)
+
+    Returns
+    -------
+    0-dim tensor
+    """
+    f = y.flatten(2).float()
+    f = f / f.norm(dim=2, keepdim=True).clamp_min(eps)
+    s = torch.bmm(f, f.transpose(1, 2))  # (N, C, C) cosine similarities
+    return ((s - inv_dist).square() * weights).sum((1, 2)).mean()
+
+
+class ChannelNet(HookedNet):
+    """An architecture with Poli et al.'s loss on hooked conv outputs."""
+
+    method = "channel"
+
+    def __init__(self, net: nn.Module, layers: list[str], head: str, lam: float) -> None:
+        super().__init__(net, capture=layers, head=head)
+        self.lam = lam
+        self.layer_names = list(layers)
+
+    def set_positions(self, name: str, positions: np.ndarray) -> None:
+        i = self.layer_names.index(name)
+        self.register_buffer(f"invd_{i}", torch.as_tensor(inverse_distance(positions)), persistent=False)
+        self.register_buffer(f"pairw_{i}", torch.as_tensor(pair_weights(len(positions))), persistent=False)
+
+    def spatial_loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """λ · mean over layers of L_topo^l."""
+        per_layer = {
+            name: channel_topographic_loss(self.activation(name), getattr(self, f"invd_{i}"), getattr(self, f"pairw_{i}"))
+            for i, name in enumerate(self.layer_names)
+        }
+        return self.lam * torch.stack(list(per_layer.values())).mean(), per_layer
+
+
+def build(
+    arch: str = "resnet18",
+    num_classes: int = 10,
+    *,
+    layout: str | None = None,
+    lam: float = 1.0,
+    layers: list[str] | None = None,
+    seed: int = 0,
+    image_size: int = 32,
+    scale_mm: float = 1.0,
+    **kwargs: Any,
+) -> TopographicNet:
+    """Build a network with Poli et al.'s topographic loss.
+
+    Parameters
+    ----------
+    arch : "resnet18" | "vgg16" | "densenet121"
+    num_classes : int
+    layout : one of :data:`CHANNEL_LAYOUTS` (default ``grid2d``)
+    lam : float ≥ 0
+        λ (paper grid :data:`LAMBDA_GRID`; λ = 1 in the pruning experiment).
+    layers : list of str, optional
+        Conv2d modules (default :data:`LAYERS` of the arch).
+    seed, image_size : int
+    scale_mm : float
+        Position scale (1 = the paper's [0, 1] coordinates; it changes 1/(d+1)).
+    **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool`` (default True: stems as in the paper).
+    """
+    arch = canonical_arch(arch, ARCHS)
+    lam = check_lam(lam)
+    layout = check_layout(layout, CHANNEL_LAYOUTS, "channel")
+    if not scale_mm > 0:
+        raise AdapterError(f"scale_mm must be > 0; got {scale_mm!r}.")
+    kwargs.setdefault("maxpool", True)
+    akw = arch_kwargs(kwargs)
+    if kwargs:
+        raise TypeError(f"channel.build got unexpected options {sorted(kwargs)}.")
+    net = build_arch(arch, num_classes, image_size=image_size, seed=seed, **akw)
+    names = resolve_layers(net, layers, LAYERS[arch], kind=nn.Conv2d)
+    model = ChannelNet(net, names, head_name(arch), lam)
+    shapes = model.probe_shapes(image_size, akw.get("in_channels", 3))
+    model.placements = place_layers(shapes, layout, {n: {"scale_mm": scale_mm} for n in names})
+    for name in names:
+        model.set_positions(name, model.placements[PREFIX + name].positions)
+    model.layout = layout
+    chosen = {a: m for a, m in AREAS[arch].items() if m in names}
+    model.areas = {a: PREFIX + m for a, m in (chosen or {n: n for n in names}).items()}
+    return model
+
+
+SPEC = register(
+    MethodSpec(
+        name="channel",
+        build=build,
+        archs=ARCHS,
+        defaults={
+            "lam": 1.0, "layout": "grid2d", "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.01,
+            "batch_size": 256, "epochs": 100, "scheduler": "cosine", "warmup_fraction": 0.3,
+        },
+        paper="Poli, Dupoux & Riad (2023) Introducing topography in convolutional neural networks. ICASSP.",
+    )
+)

@@ -1,0 +1,172 @@
+"""Activation capture and the shared base of every method's network.
+
+:class:`HookedNet` wraps an architecture as ``self.net`` and records, with forward
+hooks, the outputs of the modules its spatial loss needs (and the input of the
+classifier head, for :meth:`features`). Hooks are small callable objects rather
+than closures so that ``copy.deepcopy`` of a model (EMA, SWA) gives a copy whose
+hooks write into the copy's own store.
+
+Module names are ``named_modules()`` names of the wrapped architecture
+(``"layer2.0"``); placements and areas are keyed by names valid on the
+:class:`HookedNet` itself (``"net.layer2.0"``) because ``export_cortex`` hooks it.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from cortexsim.errors import LayoutError
+from cortexsim.layout import Placement, place
+
+from .base import AdapterError, TopographicNet
+
+PREFIX = "net."
+
+
+class _Store:
+    """Forward hook writing a module's output (or its input) into a shared dict."""
+
+    def __init__(self, store: dict[str, torch.Tensor], key: str, use_input: bool = False) -> None:
+        self.store, self.key, self.use_input = store, key, use_input
+
+    def __call__(self, module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+        self.store[self.key] = args[0] if self.use_input else output
+
+
+def check_lam(lam: float, name: str = "lam") -> float:
+    """λ / α must be a finite number ≥ 0."""
+    try:
+        value = float(lam)
+    except (TypeError, ValueError):
+        raise AdapterError(f"{name} must be a number ≥ 0; got {lam!r}.") from None
+    if not math.isfinite(value) or value < 0:
+        raise AdapterError(f"{name} must be a finite number ≥ 0 (0 switches the spatial term off); got {lam!r}.")
+    return value
+
+
+def check_layout(layout: str | None, allowed: Sequence[str], method: str) -> str:
+    """``layout`` (None → the method's first layout) must be one the method can train with."""
+    if layout is None:
+        return allowed[0]
+    if layout not in allowed:
+        raise AdapterError(
+            f"layout {layout!r} is incompatible with method {method!r}; it trains with {', '.join(map(repr, allowed))}."
+        )
+    return layout
+
+
+def resolve_layers(
+    net: nn.Module, layers: Iterable[str] | None, default: Sequence[str], kind: type | tuple[type, ...] | None = None
+) -> list[str]:
+    """Check module names (optionally prefixed ``net.``) exist in ``net`` and are of ``kind``.
+
+    Returns the names relative to ``net``. Unknown names raise :class:`AdapterError`
+    with the closest valid names.
+    """
+    names = list(default if layers is None else layers)
+    if not names:
+        raise AdapterError("layers is empty; give at least one module name, e.g. ['layer4.1'].")
+    modules = dict(net.named_modules())
+    out = []
+    for name in names:
+        rel = name[len(PREFIX):] if name.startswith(PREFIX) else name
+        if rel not in modules or rel == "":
+            close = difflib.get_close_matches(rel, [n for n in modules if n], n=4, cutoff=0.5)
+            hint = f" Close matches: {', '.join(close)}." if close else ""
+            raise AdapterError(f"unknown layer {name!r} for {type(net).__name__}.{hint} Valid names come from net.named_modules().")
+        if kind is not None and not isinstance(modules[rel], kind):
+            want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise AdapterError(f"layer {name!r} is a {type(modules[rel]).__name__}; this method needs a {want} layer.")
+        out.append(rel)
+    if len(set(out)) != len(out):
+        raise AdapterError(f"layers contains duplicates: {names}.")
+    return out
+
+
+def place_layers(
+    shapes: dict[str, tuple[int, ...]], layout: str, params: dict[str, dict] | None = None
+) -> dict[str, Placement]:
+    """Place every layer (name -> per-stimulus output shape) with ``layout``; keys become ``net.<name>``.
+
+    Layout failures (a dense layer given a retinotopic layout, a Reset grid that is
+    not m×m, ...) raise :class:`AdapterError`.
+    """
+    out = {}
+    for name, shape in shapes.items():
+        try:
+            out[PREFIX + name] = place(layout, shape, **(params or {}).get(name, {}))
+        except LayoutError as exc:
+            raise AdapterError(f"layout {layout!r} cannot place layer {name!r} (output shape {shape}): {exc}") from exc
+    return out
+
+
+class HookedNet(TopographicNet):
+    """A :class:`TopographicNet` whose spatial loss reads hooked activations.
+
+    Parameters
+    ----------
+    net : nn.Module
+        The architecture (stored as ``self.net``).
+    capture : sequence of str
+        Modules of ``net`` whose outputs are kept after each forward (``self.acts[name]``).
+    head : str, optional
+        Classifier module whose *input* is the :meth:`features` representation.
+    """
+
+    def __init__(self, net: nn.Module, capture: Sequence[str], head: str | None = None) -> None:
+        super().__init__()
+        self.net = net
+        self.acts: dict[str, torch.Tensor] = {}
+        self.capture = list(capture)
+        for name in self.capture:
+            net.get_submodule(name).register_forward_hook(_Store(self.acts, name))
+        self.head = head
+        if head is not None:
+            net.get_submodule(head).register_forward_hook(_Store(self.acts, "__features__", use_input=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, C, H, W) -> (N, n_outputs)."""
+        return self.net(x)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Input of the classifier head: (N, D) (e.g. ResNet-18's 512-d pooled features)."""
+        if self.head is None:
+            return self.forward(x)
+        self.forward(x)
+        return self.acts["__features__"].flatten(1)
+
+    def activation(self, name: str) -> torch.Tensor:
+        """Output of module ``name`` in the last forward pass."""
+        try:
+            return self.acts[name]
+        except KeyError:
+            raise RuntimeError(f"no activation of {name!r} yet; call the model on a batch before spatial_loss().") from None
+
+    @torch.no_grad()
+    def probe_shapes(self, image_size: int, in_channels: int = 3) -> dict[str, tuple[int, ...]]:
+        """Per-stimulus output shape of every captured module for a (1, C, S, S) input."""
+        was_training = self.training
+        self.eval()
+        try:
+            device = next(self.parameters()).device
+            self.forward(torch.zeros(1, in_channels, image_size, image_size, device=device))
+        finally:
+            self.train(was_training)
+        shapes = {name: tuple(self.acts[name].shape[1:]) for name in self.capture}
+        self.acts.clear()
+        return shapes
+
+    def register_positions(self, placements: dict[str, Placement]) -> None:
+        """Keep ``placements`` (keyed ``net.<name>``) and their positions as device buffers ``pos_<i>``."""
+        self.placements.update(placements)
+        for i, (name, p) in enumerate(placements.items()):
+            self.register_buffer(f"pos_{i}", torch.as_tensor(np.asarray(p.positions), dtype=torch.float32), persistent=False)
+
+    def zero(self) -> torch.Tensor:
+        """0-dim float zero on the model's device."""
+        return next(self.parameters()).new_zeros(())

@@ -1,0 +1,185 @@
+"""``ws`` and ``as``: Truong & Hasson's weight- and activation-similarity losses.
+
+A dense (penultimate) layer of ``grid_side²`` units (default 11 × 11 = 121) is laid
+on a square grid (layout ``square_grid``, 1 mm spacing). Grid neighbours are the
+pairs of units at most one step apart (8-neighbourhood, ``neighbourhood="moore"``;
+``"von_neumann"`` for the 4 nearest). With P the list of neighbour pairs,
+
+* **WS** (weight similarity): neighbours have similar incoming weight vectors,
+  L_WS = mean_{(i,j)∈P} ‖w_i − w_j‖₂ (``metric="euclidean"``, default — "a
+  distance between weight vectors", Fig. 1), or ‖w_i − w_j‖² (``"sqeuclidean"``),
+  or 1 − cos(w_i, w_j) (``"cosine"``); w_i is row i of the layer's weight matrix.
+* **AS** (activation similarity): neighbours have correlated activations over
+  the batch, L_AS = mean_{(i,j)∈P} (1 − r_ij), r_ij the Pearson correlation of the
+  layer's outputs (pre-ReLU; the Linear module's output is hooked).
+
+L = L_task + λ · mean over regularised layers. The reference implementation
+loops over units in Python; here the neighbour list is a precomputed index
+buffer and a loss is one gather (WS) or one matmul plus a gather (AS).
+
+Architectures: ``smallcnn`` (the small CNN of :mod:`adapters.archs`, its ``topo``
+layer) or ResNet-18 / VGG-16 / DenseNet-121 whose classifier is replaced by
+``Linear(F → 121) → ReLU → Linear(121 → classes)`` (``fc.topo`` etc.).
+
+The stored text of the paper gives neither its exact loss normalisation nor its λ
+values; :func:`lambda_grid` is therefore our log-spaced sweep, not the paper's.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+from torch import nn
+
+from .archs import arch_kwargs, build_arch, canonical_arch, head_name, topo_layer
+from .base import AdapterError, MethodSpec, TopographicNet, register
+from .hooks import PREFIX, HookedNet, check_lam, check_layout, place_layers, resolve_layers
+from .tdann import _zscore
+
+ARCHS: tuple[str, ...] = ("smallcnn", "resnet18", "vgg16", "densenet121")
+METRICS: tuple[str, ...] = ("euclidean", "sqeuclidean", "cosine")
+NEIGHBOURHOODS: dict[str, float] = {"moore": math.sqrt(2), "von_neumann": 1.0}
+_LAMBDAS: tuple[float, ...] = (0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
+
+
+def lambda_grid() -> tuple[float, ...]:
+    """λ values of a sweep (0 = control). Not the paper's: its values are not in the stored text."""
+    return _LAMBDAS
+
+
+def grid_pairs(positions: np.ndarray, spacing: float = 1.0, neighbourhood: str = "moore") -> np.ndarray:
+    """Neighbour pairs (P, 2) int64 with i < j: units at most one grid step apart.
+
+    ``positions`` (n, 2) of a square grid with ``spacing`` mm between rows/columns.
+    """
+    if neighbourhood not in NEIGHBOURHOODS:
+        raise AdapterError(f"neighbourhood must be one of {tuple(NEIGHBOURHOODS)}; got {neighbourhood!r}.")
+    radius = NEIGHBOURHOODS[neighbourhood] * spacing * (1 + 1e-6)
+    pairs = cKDTree(positions).query_pairs(radius, output_type="ndarray")
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))].astype(np.int64)
+
+
+def weight_similarity_loss(weight: torch.Tensor, pairs: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
+    """L_WS: mean over neighbour pairs of the distance between incoming weight vectors.
+
+    weight : (U, F) rows = units; pairs : (P, 2) long. Returns a 0-dim tensor.
+    """
+    w = weight.float()
+    if metric == "cosine":
+        w = w / w.norm(dim=1, keepdim=True).clamp_min(1e-8)
+        return (1.0 - (w[pairs[:, 0]] * w[pairs[:, 1]]).sum(1)).mean()
+    sq = (w[pairs[:, 0]] - w[pairs[:, 1]]).square().sum(1)
+    if metric == "sqeuclidean":
+        return sq.mean()
+    return sq.clamp_min(1e-12).sqrt().mean()  # the floor keeps the gradient finite for equal rows
+
+
+def activation_similarity_loss(act: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """L_AS: mean over neighbour pairs of 1 − Pearson r over the batch.
+
+    act : (N, U) activations; pairs : (P, 2) long. Returns a 0-dim tensor.
+    """
+    z = _zscore(act.flatten(1).float(), dim=0)
+    r = z.T @ z  # (U, U) correlation matrix, one matmul
+    return (1.0 - r[pairs[:, 0], pairs[:, 1]]).mean()
+
+
+class SimilarityNet(HookedNet):
+    """A network with Truong & Hasson's WS or AS loss on dense topographic layers."""
+
+    def __init__(self, net: nn.Module, layers: list[str], head: str, lam: float, kind: str, metric: str) -> None:
+        super().__init__(net, capture=layers if kind == "as" else [], head=head)
+        self.method, self.lam, self.kind, self.metric = kind, lam, kind, metric
+        self.layer_names = list(layers)
+
+    def set_pairs(self, name: str, pairs: np.ndarray) -> None:
+        self.register_buffer(f"pairs_{self.layer_names.index(name)}", torch.as_tensor(pairs), persistent=False)
+
+    def spatial_loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """λ · mean over layers of L_WS (weights only) or L_AS (last forward's activations)."""
+        per_layer = {}
+        for i, name in enumerate(self.layer_names):
+            pairs = getattr(self, f"pairs_{i}")
+            if self.kind == "ws":
+                per_layer[name] = weight_similarity_loss(self.net.get_submodule(name).weight, pairs, self.metric)
+            else:
+                per_layer[name] = activation_similarity_loss(self.activation(name), pairs)
+        return self.lam * torch.stack(list(per_layer.values())).mean(), per_layer
+
+
+def _builder(kind: str):
+    def build(
+        arch: str = "smallcnn",
+        num_classes: int = 10,
+        *,
+        layout: str | None = None,
+        lam: float = 1.0,
+        layers: list[str] | None = None,
+        seed: int = 0,
+        image_size: int = 32,
+        grid_side: int = 11,
+        spacing_mm: float = 1.0,
+        neighbourhood: str = "moore",
+        metric: str = "euclidean",
+        **kwargs: Any,
+    ) -> TopographicNet:
+        arch = canonical_arch(arch, ARCHS)
+        lam = check_lam(lam)
+        layout = check_layout(layout, ("square_grid",), kind)
+        if metric not in METRICS:
+            raise AdapterError(f"metric must be one of {METRICS}; got {metric!r}.")
+        if neighbourhood not in NEIGHBOURHOODS:
+            raise AdapterError(f"neighbourhood must be one of {tuple(NEIGHBOURHOODS)}; got {neighbourhood!r}.")
+        if int(grid_side) != grid_side or grid_side < 2:
+            raise AdapterError(f"grid_side must be an integer ≥ 2; got {grid_side!r}.")
+        akw = arch_kwargs(kwargs)
+        if kwargs:
+            raise TypeError(f"{kind}.build got unexpected options {sorted(kwargs)}.")
+        n_units = int(grid_side) ** 2
+        net = build_arch(arch, num_classes, image_size=image_size, seed=seed, topo_units=n_units, **akw)
+        names = resolve_layers(net, layers, [topo_layer(arch)], kind=nn.Linear)
+        model = SimilarityNet(net, names, head_name(arch, n_units), lam, kind, metric)
+        shapes = {n: (net.get_submodule(n).out_features,) for n in names}
+        for n, (u,) in shapes.items():
+            if math.isqrt(u) ** 2 != u:
+                raise AdapterError(f"layer {n!r} has {u} units; a square grid needs a perfect square (e.g. 121 = 11×11).")
+        model.placements = place_layers(shapes, layout, {n: {"spacing_mm": spacing_mm} for n in names})
+        for n in names:
+            model.set_pairs(n, grid_pairs(model.placements[PREFIX + n].positions, spacing_mm, neighbourhood))
+        model.layout = layout
+        model.areas = {"IT": PREFIX + names[-1]} if len(names) == 1 else {n: PREFIX + n for n in names}
+        return model
+
+    build.__name__ = f"build_{kind}"
+    build.__doc__ = f"""Build a network with the {'weight' if kind == 'ws' else 'activation'}-similarity loss.
+
+    Parameters
+    ----------
+    arch : one of :data:`ARCHS` (default ``smallcnn``)
+    num_classes : int
+    layout : "square_grid" (the only one; None means it)
+    lam : float ≥ 0 (sweep: :func:`lambda_grid`)
+    layers : list of str, optional
+        Linear modules with a square number of outputs (default the added ``topo`` layer).
+    seed, image_size : int
+    grid_side : int
+        Grid side of the topographic layer (11 → 121 units).
+    spacing_mm : float
+        Grid spacing.
+    neighbourhood : "moore" (8 neighbours) | "von_neumann" (4)
+    metric : {METRICS} (WS only)
+    **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool``.
+    """
+    return build
+
+
+_PAPER = (
+    "Truong & Hasson (2025) Beyond topography: topographic regularization improves robustness and reshapes "
+    "representations in convolutional neural networks. arXiv:2508.00043."
+)
+_DEFAULTS = {"lam": 1.0, "layout": "square_grid", "optimizer": "adam", "lr": 1e-3, "batch_size": 128}
+SPEC_WS = register(MethodSpec(name="ws", build=_builder("ws"), archs=ARCHS, defaults=dict(_DEFAULTS), paper=_PAPER))
+SPEC_AS = register(MethodSpec(name="as", build=_builder("as"), archs=ARCHS, defaults=dict(_DEFAULTS), paper=_PAPER))
