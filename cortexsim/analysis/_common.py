@@ -1,0 +1,287 @@
+"""Shared helpers of the analyses: responses, stimulus groups, unit coords, grids.
+
+Stable helpers that every analysis module may import:
+
+* :func:`check_sheet` / :func:`responses` — the Sheet's ``responses`` as a
+  (stimulus, unit) DataArray (numpy or dask), extra ``time``/``repeat`` dims averaged;
+* :func:`require_coord` — a stimulus coord, or a :class:`~cortexsim.SheetError`
+  saying which coords exist;
+* :func:`group_codes` / :func:`group_moments` — per-group count, mean and
+  (shifted) sum of squares of every unit's responses, in **one pass** over the
+  data (a one-hot matmul, chunk by chunk on dask sheets);
+* :func:`unit_coords` / :func:`per_unit` — carry the unit coords (area, layer,
+  channel, row, col, x_mm, y_mm[, z_mm], unit_id) onto per-unit results;
+* :func:`grid_rowcol` — the units' (row, col) when they tile a regular grid.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import SheetError
+from ..sheet import OPTIONAL_DIMS, validate_sheet
+
+#: Unit coords copied onto per-unit results (``z_mm`` only when present).
+UNIT_COORD_NAMES: tuple[str, ...] = ("area", "layer", "channel", "row", "col", "x_mm", "y_mm", "z_mm", "unit_id")
+
+
+def check_sheet(ds: Any, what: str = "this analysis") -> xr.Dataset:
+    """Validate the schema of ``ds`` (not its values) and return it.
+
+    Raises
+    ------
+    SheetError
+        ``ds`` is not a Sheet; the message names the analysis that needed one.
+    """
+    if isinstance(ds, xr.DataArray):
+        raise SheetError(
+            f"{what} needs a Sheet (xarray.Dataset with 'responses'); got a DataArray "
+            f"{ds.name!r} with dims {ds.dims}."
+        )
+    try:
+        return validate_sheet(ds, check_values=False)
+    except SheetError as exc:
+        raise SheetError(f"{what} needs a valid Sheet: {exc}") from exc
+
+
+def responses(ds: xr.Dataset) -> xr.DataArray:
+    """``responses`` as (stimulus, unit), averaged over ``time``/``repeat`` if present.
+
+    Stays lazy (dask) when the Sheet is.
+    """
+    resp = ds["responses"]
+    extra = [d for d in resp.dims if d in OPTIONAL_DIMS]
+    if extra:
+        resp = resp.mean(dim=extra)
+    return resp.transpose("stimulus", "unit")
+
+
+def require_coord(ds: xr.Dataset, name: str, dim: str = "stimulus") -> np.ndarray:
+    """Values of the coord ``name`` along ``dim`` as a numpy array.
+
+    Raises
+    ------
+    SheetError
+        The coord is missing or lies along another dim; lists the coords that exist.
+    """
+    if name not in ds.coords or ds[name].dims != (dim,):
+        have = sorted(str(c) for c in ds.coords if ds[c].dims == (dim,))
+        raise SheetError(
+            f"the Sheet has no {dim} coord {name!r}; {dim} coords are {have}. "
+            f"Record with a stimulus set that labels its stimuli by {name!r}, or pass by=<one of those>."
+        )
+    return np.asarray(ds[name].values)
+
+
+def _is_missing(values: np.ndarray) -> np.ndarray:
+    """Labels that mark a stimulus as outside every group (NaN, None, '', 'nan')."""
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype.kind in "OUS":
+        s = values.astype(str)
+        return (s == "") | (s == "nan") | (s == "None")
+    return np.zeros(values.shape, bool)
+
+
+def group_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique labels and each stimulus's group index (-1: unlabelled, left out).
+
+    Parameters
+    ----------
+    labels : ndarray (n_stimuli,)
+
+    Returns
+    -------
+    groups : ndarray (n_groups,), sorted (numerically for numbers)
+    codes : ndarray of int64 (n_stimuli,)
+    """
+    labels = np.asarray(labels)
+    missing = _is_missing(labels)
+    groups = np.unique(labels[~missing])
+    codes = np.full(labels.shape, -1, dtype=np.int64)
+    codes[~missing] = np.searchsorted(groups, labels[~missing])
+    return groups, codes
+
+
+def find_group(groups: np.ndarray, value: Any, by: str) -> int:
+    """Index of ``value`` in ``groups`` (matching ``3`` and ``"3"`` alike).
+
+    Raises
+    ------
+    SheetError
+        Unknown value; the message lists the values the coord has.
+    """
+    numeric = groups.dtype.kind in "iuf" and isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    hits = np.flatnonzero(groups == value) if numeric else np.flatnonzero(groups.astype(str) == str(value))
+    if len(hits) == 0:
+        raise SheetError(
+            f"{by}={value!r} is not a value of the stimulus coord {by!r}; values are {groups.tolist()}."
+        )
+    return int(hits[0])
+
+
+@dataclass(frozen=True)
+class GroupMoments:
+    """Sufficient statistics of every unit's responses per stimulus group.
+
+    Sums are of the *shifted* responses ``x - shift`` (``shift`` = the first
+    stimulus's response), which keeps the sum-of-squares variance formula
+    accurate when means are large relative to the spread. Pools of groups are
+    exact: add their ``count``, ``s1`` and ``s2`` rows.
+
+    Attributes
+    ----------
+    by : str                    the stimulus coord that defines the groups
+    groups : ndarray (G,)       group labels, sorted
+    count : ndarray (G,)        stimuli per group
+    s1 : ndarray (G, U)         Σ (x - shift) per group, float64
+    s2 : ndarray (G, U)         Σ (x - shift)² per group, float64
+    shift : ndarray (U,)        per-unit shift
+    """
+
+    by: str
+    groups: np.ndarray
+    count: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+    shift: np.ndarray
+
+    def pooled(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(n, Σ, Σ²) of pools of groups; ``weights`` is (K, G) 0/1 membership."""
+        w = np.asarray(weights, dtype=float)
+        return w @ self.count, w @ self.s1, w @ self.s2
+
+    def mean_var(self, weights: np.ndarray, ddof: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean (K, U), variance (K, U) with ``ddof`` and count (K,) of pools of groups."""
+        n, s1, s2 = self.pooled(weights)
+        nn = n[:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = s1 / nn
+            var = np.maximum(s2 - s1 * m, 0.0) / (nn - ddof)
+        return m + self.shift, var, n
+
+    def means(self) -> np.ndarray:
+        """Mean response (G, U) of every group."""
+        return self.mean_var(np.eye(len(self.groups)))[0]
+
+
+def group_moments(ds: xr.Dataset, by: str | list[str]) -> GroupMoments:
+    """Per-group moments of every unit's responses, reading ``responses`` once.
+
+    Parameters
+    ----------
+    ds : Sheet (numpy or dask backed)
+    by : str or list of str
+        Stimulus coord(s) defining the groups. Several coords group by their
+        combination; the labels are then strings ``"a|b"`` (see :func:`combined_labels`).
+
+    Returns
+    -------
+    GroupMoments
+
+    Notes
+    -----
+    The sums are one-hot matmuls ``Gᵀ X`` and ``Gᵀ X²``: for a dask-backed Sheet
+    both are reduced chunk by chunk in a single ``dask.compute`` (one read of the
+    file), so memory stays bounded by a few chunks plus the (G, U) results.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    labels = combined_labels(ds, keys)
+    groups, codes = group_codes(labels)
+    if len(groups) == 0:
+        raise SheetError(f"every stimulus has a missing {keys} label; nothing to group.")
+    return moments_from_codes(ds, codes, groups, "|".join(keys))
+
+
+def moments_from_codes(ds: xr.Dataset, codes: np.ndarray, groups: np.ndarray, by: str) -> GroupMoments:
+    """:func:`group_moments` for precomputed group indices ``codes`` (n_stimuli,), -1 = left out.
+
+    Groups without stimuli get ``count`` 0 (their mean is NaN).
+    """
+    resp = responses(ds)
+    onehot = np.zeros((len(codes), len(groups)))
+    ok = codes >= 0
+    onehot[np.flatnonzero(ok), codes[ok]] = 1.0
+    data = resp.data
+    shift = np.asarray(resp.isel(stimulus=0).values, dtype=np.float64)
+    if hasattr(data, "dask"):
+        import dask
+        import dask.array as da
+
+        x = data.astype(np.float64) - shift[None, :]
+        gt = da.from_array(onehot.T, chunks=(len(groups), data.chunks[0]))
+        s1, s2 = dask.compute(gt @ x, gt @ (x * x))
+    else:
+        x = np.asarray(data, dtype=np.float64) - shift[None, :]
+        s1, s2 = onehot.T @ x, onehot.T @ (x * x)
+    return GroupMoments(
+        by=by, groups=groups, count=onehot.sum(axis=0), s1=np.asarray(s1), s2=np.asarray(s2), shift=shift
+    )
+
+
+def combined_labels(ds: xr.Dataset, keys: list[str]) -> np.ndarray:
+    """Labels of one stimulus coord, or ``"a|b"`` strings combining several."""
+    cols = [require_coord(ds, k) for k in keys]
+    if len(cols) == 1:
+        return cols[0]
+    frame = pd.DataFrame({k: c for k, c in zip(keys, cols)})
+    missing = np.any([_is_missing(c) for c in cols], axis=0)
+    out = frame.astype(str).agg("|".join, axis=1).to_numpy()
+    out[missing] = ""
+    return out
+
+
+def unit_coords(obj: xr.Dataset | xr.DataArray) -> dict[str, xr.DataArray]:
+    """The per-unit coords of a Sheet or per-unit result (only those present)."""
+    return {c: obj[c] for c in UNIT_COORD_NAMES if c in obj.coords and obj[c].dims == ("unit",)}
+
+
+def per_unit(
+    values: Any, like: xr.Dataset | xr.DataArray, name: str, dims: tuple[str, ...] = ("unit",), **attrs: Any
+) -> xr.DataArray:
+    """Wrap ``values`` (unit last) as a DataArray carrying ``like``'s unit coords."""
+    return xr.DataArray(values, dims=dims, coords=unit_coords(like), name=name, attrs=attrs)
+
+
+def grid_rowcol(obj: xr.Dataset | xr.DataArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(row, col) int arrays when the units tile a regular grid, else ``None``.
+
+    A grid means every unit has ``row >= 0`` and ``col >= 0`` and no two units
+    share a (row, col) cell — true for Reset tilings and square grids, false for
+    retinotopic sheets (many channels per feature-map position), channel-level
+    layouts (row = col = -1) or several areas mixed.
+    """
+    if "row" not in obj.coords or "col" not in obj.coords:
+        return None
+    row = np.asarray(obj["row"].values, dtype=np.int64)
+    col = np.asarray(obj["col"].values, dtype=np.int64)
+    if row.size == 0 or row.min() < 0 or col.min() < 0:
+        return None
+    flat = row * (col.max() + 1) + col
+    if len(np.unique(flat)) != len(flat):
+        return None
+    return row, col
+
+
+def as_numpy(values: Any) -> np.ndarray:
+    """Values of a (possibly dask-backed) DataArray or array as numpy."""
+    if isinstance(values, xr.DataArray):
+        return np.asarray(values.values)
+    return np.asarray(values)
+
+
+def jsonable(value: Any) -> Any:
+    """Plain-Python form of numpy scalars/arrays for JSON and netCDF attrs."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return value

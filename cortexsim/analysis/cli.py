@@ -1,0 +1,344 @@
+"""``cortexsim analyze``: run analyses on a Sheet file, write a summary JSON, per-unit maps and figures.
+
+::
+
+    cortexsim analyze sheet.h5 --what selectivity,preference,clustering --by domain --target faces --out results/
+
+Writes into ``--out``:
+
+* ``summary.json`` — per area, one entry per analysis (scalars, counts, null
+  distributions) plus the parameters used and the analyses skipped (and why);
+* ``units_<area>.nc`` — per-unit results (d′, t, preference, orientation ...)
+  with the unit coords, readable with ``xarray.open_dataset``;
+* figures ``<area>_<analysis>.png`` / ``.svg``; ``<area>_graph.graphml``.
+
+The lead CLI imports :func:`add_parser`; :func:`main` runs the subcommand alone
+(tests, ``python -m cortexsim.analysis.cli``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import CortexsimError
+from . import available
+from ._common import jsonable
+
+ANALYSES: tuple[str, ...] = (
+    "selectivity", "preference", "clustering", "topography", "graph", "numbers", "orientation",
+    "smoothness", "pinwheels", "patches", "rsa",
+)
+#: Analyses that need a stimulus coord: analysis -> the argparse attribute naming that coord.
+_NEEDS_COORD = {
+    "selectivity": "by", "preference": "by", "clustering": "by", "graph": "by", "patches": "by",
+    "topography": "numbers_by", "numbers": "numbers_by", "orientation": "orientation_coord",
+    "pinwheels": "orientation_coord",
+}
+#: Part-2 analyses: analysis -> the function it needs.
+_NEEDS_FUNCTION = {"smoothness": "smoothness", "pinwheels": "pinwheels", "patches": "patches_by_category", "rsa": "rdm"}
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``analyze`` subcommand to an argparse ``subparsers`` object."""
+    p = subparsers.add_parser(
+        "analyze",
+        help="run analyses (selectivity, maps, clustering, ...) on a Sheet file",
+        description="Run analyses on a Sheet file and write summary.json, per-unit maps (units_<area>.nc) "
+        "and figures (PNG + SVG) into --out. Analyses run per area.",
+    )
+    p.add_argument("sheet", help="Sheet file (.h5) written by `cortexsim record` or cortexsim.save_sheet")
+    p.add_argument("--what", default="selectivity,preference,clustering",
+                   help=f"comma-separated analyses among {', '.join(ANALYSES)}, or 'all' (every analysis the "
+                   f"Sheet's stimulus coords allow). Default: %(default)s")
+    p.add_argument("--by", default="domain", help="stimulus coord of the categories (default: %(default)s)")
+    p.add_argument("--target", default=None, help="category for d′/t maps and patches (default: every category vs rest)")
+    p.add_argument("--reference", default=None, help="comma-separated reference categories (default: the rest)")
+    p.add_argument("--threshold", type=float, default=2.0, help="d′ threshold of preference maps (default: 2, Reset)")
+    p.add_argument("--numbers-by", default="numerosity", help="numeric stimulus coord for number maps/topography")
+    p.add_argument("--orientation-coord", default="orientation_deg", help="stimulus coord of grating orientation")
+    p.add_argument("--area", default=None, help="analyse only this area (default: every area separately)")
+    p.add_argument("--n-perm", type=int, default=20, help="permuted maps of the clustering/topography control")
+    p.add_argument("--seed", type=int, default=0, help="seed of the permutations")
+    p.add_argument("--connectivity", type=int, choices=(4, 8), default=4, help="grid adjacency of clustering components")
+    p.add_argument("--radius-mm", type=float, default=None, help="neighbour radius (mm) for irregular sheets")
+    p.add_argument("--k", type=int, default=None, help="k nearest neighbours for irregular sheets (default 8)")
+    p.add_argument("--undefined", choices=("raise", "nan"), default="raise",
+                   help="d′/t of constant (dead) units: stop with an error, or NaN")
+    p.add_argument("--formats", default="png,svg", help="figure formats (default: %(default)s); '' for none")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=run)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` as ``analyze`` arguments and run."""
+    parser = argparse.ArgumentParser(prog="cortexsim")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["analyze", *(argv if argv is not None else sys.argv[1:])])
+    return args.func(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``analyze`` subcommand; returns the exit code (0 ok, 2 bad input)."""
+    try:
+        summary = analyze(args)
+    except (CortexsimError, ValueError, KeyError) as exc:
+        print(f"cortexsim analyze: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {Path(args.out) / 'summary.json'} ({len(summary['figures'])} figures)")
+    return 0
+
+
+def _requested(args: argparse.Namespace, ds: xr.Dataset) -> tuple[list[str], dict[str, str]]:
+    names = [w.strip() for w in args.what.split(",") if w.strip()]
+    explicit = names != ["all"]
+    if not explicit:
+        names = list(ANALYSES)
+    unknown = sorted(set(names) - set(ANALYSES))
+    if unknown:
+        raise ValueError(f"unknown analyses {unknown}; choose from {', '.join(ANALYSES)} or 'all'.")
+    run_, skipped = [], {}
+    for name in names:
+        coord = getattr(args, _NEEDS_COORD.get(name, ""), None)
+        if coord is not None and coord not in ds.coords:
+            reason = f"the Sheet has no stimulus coord {coord!r}"
+        elif name in _NEEDS_FUNCTION and not available(_NEEDS_FUNCTION[name]):
+            reason = f"analysis.{_NEEDS_FUNCTION[name]} is not installed"
+        else:
+            run_.append(name)
+            continue
+        if explicit:
+            from ..errors import SheetError
+
+            raise SheetError(f"cannot run {name!r}: {reason}. Choose other analyses with --what.")
+        skipped[name] = reason
+    return run_, skipped
+
+
+def _stats(v: Any) -> dict[str, Any]:
+    a = np.asarray(v, dtype=float)
+    a = a[np.isfinite(a)]
+    if a.size == 0:
+        return {"n": 0}
+    return {"n": int(a.size), "mean": float(a.mean()), "median": float(np.median(a)), "min": float(a.min()),
+            "max": float(a.max())}
+
+
+def scalars(obj: Any, max_len: int = 100) -> dict[str, Any]:
+    """JSON summary of an analysis result: 0-d variables as numbers, short 1-d ones as lists, attrs."""
+    if isinstance(obj, xr.DataArray):
+        obj = obj.to_dataset(name=obj.name or "value")
+    out: dict[str, Any] = {}
+    if isinstance(obj, xr.Dataset):
+        for name, var in obj.data_vars.items():
+            if var.ndim == 0:
+                out[str(name)] = jsonable(var.values[()])
+            elif var.ndim == 1 and var.size <= max_len:
+                out[str(name)] = jsonable(np.asarray(var.values))
+            else:
+                out[str(name)] = {"dims": list(var.dims), "shape": list(var.shape)}
+        out["attrs"] = {str(k): jsonable(v) for k, v in obj.attrs.items()}
+    return json.loads(json.dumps(out, default=str))
+
+
+def _area_names(ds: xr.Dataset, area: str | None) -> list[str]:
+    return [area] if area is not None else ds.cortex.areas
+
+
+def analyze(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the analyses ``args`` asks for; returns (and writes) the summary dict."""
+    from .. import open_sheet
+
+    ds = open_sheet(args.sheet)
+    names, skipped = _requested(args, ds)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    formats = [f for f in args.formats.split(",") if f]
+    summary: dict[str, Any] = {
+        "sheet": str(args.sheet),
+        "n_stimuli": int(ds.sizes["stimulus"]),
+        "n_units": int(ds.sizes["unit"]),
+        "analyses": names,
+        "skipped": skipped,
+        "parameters": {k: v for k, v in vars(args).items() if k not in ("func", "command")},
+        "areas": {},
+        "figures": [],
+    }
+    for area in _area_names(ds, args.area):
+        sub = ds.cortex.area(area)
+        results, per_unit, figures = _analyze_area(sub, area, names, args, out, formats)
+        summary["areas"][area] = results
+        summary["figures"] += [str(p.relative_to(out)) for p in figures]
+        if per_unit:
+            _write_units(per_unit, out / f"units_{_safe(area)}.nc")
+    (out / "summary.json").write_text(json.dumps(_finite(jsonable(summary)), indent=2, default=str, allow_nan=False))
+    return summary
+
+
+def _finite(obj: Any) -> Any:
+    """NaN/Inf -> None, so summary.json is strict JSON (readable by any parser)."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _write_units(maps: dict[str, xr.DataArray], path: Path) -> None:
+    from ..io import atomic_path
+
+    ds = xr.Dataset(dict(maps))
+    for var in ds.data_vars.values():
+        var.attrs = {k: (v if isinstance(v, (str, int, float)) else json.dumps(jsonable(v))) for k, v in var.attrs.items()}
+        if var.dtype.kind in "OU":
+            var.values = np.asarray(var.values).astype(str)
+    ds.attrs = {}
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+
+
+def _analyze_area(
+    ds: xr.Dataset, area: str, names: list[str], args: argparse.Namespace, out: Path, formats: list[str]
+) -> tuple[dict[str, Any], dict[str, xr.DataArray], list[Path]]:
+    from . import figures as fg
+    from .clustering import clustering_index, topography_index
+    from .graphs import component_sizes, neighbour_graph, preference_modularity, write_graphml
+    from .preference import number_map, orientation_map, preference_from_selectivity
+    from .selectivity import dprime, moments_for, selectivity, tstat
+
+    res: dict[str, Any] = {}
+    maps: dict[str, xr.DataArray] = {}
+    figs: list[Path] = []
+    stem = out / _safe(area)
+    adjacency = {"radius_mm": args.radius_mm, "k": args.k}
+    reference = args.reference.split(",") if args.reference else None
+    cache: dict[str, Any] = {}
+
+    def figure(func: Callable[..., list[Path]], obj: Any, suffix: str) -> None:
+        if formats:
+            figs.extend(func(obj, f"{stem}_{suffix}", formats))
+
+    def moments() -> Any:
+        if "moments" not in cache:
+            cache["moments"] = moments_for(ds, args.by)
+        return cache["moments"]
+
+    def sel() -> xr.DataArray:
+        if "sel" not in cache:
+            cache["sel"] = selectivity(ds, args.by, undefined=args.undefined, moments=moments())
+        return cache["sel"]
+
+    def pref() -> xr.DataArray:
+        if "pref" not in cache:
+            cache["pref"] = preference_from_selectivity(sel(), args.threshold)
+        return cache["pref"]
+
+    def ori() -> xr.Dataset:
+        if "ori" not in cache:
+            cache["ori"] = orientation_map(ds, orientation=args.orientation_coord)
+        return cache["ori"]
+
+    if "selectivity" in names:
+        if args.target is not None:
+            d = dprime(ds, args.by, args.target, reference, undefined=args.undefined, moments=moments())
+            t = tstat(ds, args.by, args.target, reference, undefined=args.undefined, moments=moments())
+            res["selectivity"] = {"target": d.attrs["target"], "reference": d.attrs["reference"],
+                                  "dprime": _stats(d.values), "t": _stats(t.values),
+                                  "n_dprime_above_threshold": int(np.sum(d.values > args.threshold))}
+            maps.update(dprime=d, t=t)
+            cache["t"] = t
+            figure(fg.plot_dprime_map, d, "dprime")
+        else:
+            s = sel()
+            res["selectivity"] = {
+                str(c): {"dprime": _stats(s.sel(category=c).values),
+                         "n_above_threshold": int(np.sum(s.sel(category=c).values > args.threshold))}
+                for c in s["category"].values.tolist()
+            }
+            for c in s["category"].values.tolist():
+                maps[f"dprime_{_safe(str(c))}"] = s.sel(category=c, drop=True)
+    if "preference" in names:
+        p = pref()
+        labels, counts = np.unique(np.asarray(p.values).astype(str), return_counts=True)
+        res["preference"] = {"threshold": args.threshold, "classes": p.attrs["classes"],
+                             "counts": dict(zip(labels.tolist(), counts.tolist()))}
+        maps["preference"] = p
+        figure(fg.plot_preference_map, p, "preference")
+    if "clustering" in names:
+        ci = clustering_index(pref(), args.n_perm, args.seed, connectivity=args.connectivity, **adjacency)
+        res["clustering"] = scalars(ci)
+        figure(fg.plot_clustering_null, ci, "clustering_null")
+    if "graph" in names:
+        G = neighbour_graph(ds, connectivity=args.connectivity, values=pref(), **adjacency)
+        comps = component_sizes(G)
+        try:
+            q = preference_modularity(G)
+        except CortexsimError:
+            q = None
+        path = Path(f"{stem}_graph.graphml")
+        write_graphml(G, path)
+        res["graph"] = {"n_nodes": G.number_of_nodes(), "n_edges": G.number_of_edges(), **G.graph,
+                        "modularity": q, "n_components": int(comps.sizes["component"]),
+                        "largest_components": comps["size"].values[:10].tolist(), "graphml": path.name}
+    if "numbers" in names or "topography" in names:
+        nm = number_map(ds, args.numbers_by, args.threshold, undefined=args.undefined)
+        if "numbers" in names:
+            res["numbers"] = {"n_selective": int(nm["selective"].sum()), "tuning_width": _stats(nm["tuning_width"].values),
+                              "preferred": _stats(nm["preferred_numerosity"].values)}
+            maps.update(preferred_numerosity=nm["preferred_numerosity"], tuning_width=nm["tuning_width"])
+        if "topography" in names:
+            tm = topography_index(nm, args.n_perm, args.seed, **adjacency)
+            res["topography"] = scalars(tm.drop_vars("proximity"))
+            figure(fg.plot_clustering_null, tm, "topography_null")
+    if "orientation" in names:
+        o = ori()
+        res["orientation"] = {"circular_variance": _stats(o["circular_variance"].values), "osi": _stats(o["osi"].values),
+                              "preferred_sf_cpd": _stats(o["preferred_sf_cpd"].values)}
+        maps.update({k: o[k] for k in ("preferred_orientation_deg", "preferred_sf_cpd", "circular_variance", "osi")})
+        figure(fg.plot_orientation_map, o, "orientation")
+    _part2(ds, names, args, res, cache, ori, moments)
+    return res, maps, figs
+
+
+def _part2(ds: xr.Dataset, names: list[str], args: argparse.Namespace, res: dict[str, Any], cache: dict[str, Any],
+           ori: Callable[[], xr.Dataset], moments: Callable[[], Any]) -> None:
+    """Analyses of the second analysis module set (smoothness, pinwheels, patches, RSA); summaries only."""
+    from .. import analysis
+
+    if "smoothness" in names:
+        res["smoothness"] = scalars(analysis.smoothness(ds, seed=args.seed))
+    if "pinwheels" in names:
+        res["pinwheels"] = scalars(analysis.pinwheels(ori()))
+    if "patches" in names:
+        if args.target is not None:
+            from .selectivity import tstat
+
+            t = cache.get("t")
+            if t is None:
+                ref = args.reference.split(",") if args.reference else None
+                t = tstat(ds, args.by, args.target, ref, undefined=args.undefined, moments=moments())
+            res["patches"] = scalars(analysis.patches(t, kind="t"))
+        else:
+            res["patches"] = scalars(analysis.patches_by_category(ds, args.by))
+    if "rsa" in names:
+        by = args.by if args.by in ds.coords else None
+        r = analysis.rdm(ds, by=by)
+        res["rsa"] = {"n_conditions": int(r.shape[0]), "by": by,
+                      "mean_dissimilarity": float(np.nanmean(r.values[np.triu_indices(r.shape[0], 1)]))}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""Figures of the analyses, written as PNG and SVG (matplotlib, no display needed).
+
+Each ``plot_*`` function takes an analysis result and an output path (suffix
+ignored), draws with :class:`matplotlib.figure.Figure` (Agg canvas, no pyplot
+state), saves one file per format and returns the written paths. Per-unit maps
+are rasterised on the sheet in mm with ``ds.cortex.map`` (one unit per pixel on
+regular sheets); a Sheet with several areas gets one panel per area.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from ..errors import SheetError
+from ._common import unit_coords
+
+FORMATS: tuple[str, ...] = ("png", "svg")
+#: Colour of units without preference and of sheet pixels without a unit.
+NONE_COLOUR = "white"
+EMPTY_COLOUR = "0.85"
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, formats: Sequence[str] = FORMATS, dpi: int = 120) -> list[Path]:
+    """Save ``fig`` as ``path`` with each suffix in ``formats``; returns the paths written."""
+    base = Path(path)
+    if base.suffix.lstrip(".").lower() in ("png", "svg", "pdf"):
+        base = base.with_suffix("")
+    base.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for fmt in formats:
+        target = base.with_name(f"{base.name}.{fmt}")
+        fig.savefig(target, format=fmt, dpi=dpi, bbox_inches="tight")
+        out.append(target)
+    return out
+
+
+def _areas(da: xr.DataArray) -> list[tuple[str, xr.DataArray]]:
+    if "area" not in da.coords:
+        return [("", da)]
+    names = np.asarray(da["area"].values).astype(str)
+    _, first = np.unique(names, return_index=True)
+    order = [names[i] for i in sorted(first)]
+    return [(a, da.isel(unit=np.flatnonzero(names == a))) for a in order]
+
+
+def _raster(values: np.ndarray, like: xr.DataArray, statistic: str = "mean") -> tuple[np.ndarray, list[float]]:
+    """(image (ny, nx), imshow extent in mm) of per-unit ``values`` placed by x_mm / y_mm."""
+    if "x_mm" not in like.coords or "y_mm" not in like.coords:
+        raise SheetError("plotting a map needs the unit coords x_mm / y_mm; keep the Sheet's unit coords.")
+    img = xr.Dataset(coords=unit_coords(like)).cortex.map(values, statistic=statistic)
+    res = float(img.attrs["resolution_mm"])
+    x, y = img["x_mm"].values, img["y_mm"].values
+    return np.asarray(img.values), [x[0] - res / 2, x[-1] + res / 2, y[0] - res / 2, y[-1] + res / 2]
+
+
+def _map_figure(da: xr.DataArray, draw: Any, title: str) -> tuple[Figure, Any, np.ndarray]:
+    """One panel per area; ``draw(ax, sub)`` renders a panel and returns its image handle."""
+    panels = _areas(da)
+    fig = Figure(figsize=(4.2 * len(panels) + 1.0, 4.0))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (area, sub) in zip(axes, panels):
+        im = draw(ax, sub)
+        ax.set_title(f"{title}{' — ' + area if area else ''}", fontsize=9)
+        ax.set_xlabel("x (mm)")
+        ax.set_ylabel("y (mm)")
+        ax.set_aspect("equal")
+    return fig, im, axes
+
+
+def plot_preference_map(pref: xr.DataArray, path: str | os.PathLike, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Categorical preference map (:func:`preference_map`): one colour per class, ``none`` white."""
+    from .clustering import preference_codes
+
+    codes, classes = preference_codes(pref)
+    base = _palette(len(classes))
+    cmap = ListedColormap([NONE_COLOUR] + base)
+    cmap.set_bad(EMPTY_COLOUR)
+    shown = pref.copy(data=codes + 1)  # 0 = none, 1..C classes
+
+    def draw(ax, sub):
+        img, extent = _raster(np.asarray(sub.values, float), sub, statistic="max")
+        return ax.imshow(img, origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=len(classes) + 0.5,
+                         interpolation="nearest")
+
+    fig, _, axes = _map_figure(shown, draw, f"preferred {pref.attrs.get('by', 'category')}")
+    handles = [Patch(facecolor=c, edgecolor="0.5", label=str(lab)) for c, lab in zip(base, classes)]
+    handles.append(Patch(facecolor=NONE_COLOUR, edgecolor="0.5", label=str(pref.attrs.get("none", "none"))))
+    axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    return save_figure(fig, path, formats)
+
+
+def _palette(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def plot_dprime_map(d: xr.DataArray, path: str | os.PathLike, formats: Sequence[str] = FORMATS,
+                    vmax: float | None = None) -> list[Path]:
+    """Per-unit d′ (or t) map on a diverging colormap centred on 0."""
+    if d.dims != ("unit",):
+        raise SheetError(f"plot_dprime_map needs a per-unit DataArray; got dims {d.dims} (select one category first).")
+    v = np.asarray(d.values, float)
+    lim = vmax if vmax is not None else float(np.nanmax(np.abs(v))) if np.isfinite(v).any() else 1.0
+    lim = lim or 1.0
+
+    def draw(ax, sub):
+        img, extent = _raster(np.asarray(sub.values, float), sub)
+        return ax.imshow(img, origin="lower", extent=extent, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+
+    fig, im, axes = _map_figure(d, draw, d.attrs.get("long_name", d.name or "d′"))
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label=str(d.name or "d′"))
+    return save_figure(fig, path, formats)
+
+
+def plot_orientation_map(ori: xr.Dataset | xr.DataArray, path: str | os.PathLike, formats: Sequence[str] = FORMATS,
+                         pinwheels: Any = None) -> list[Path]:
+    """Preferred-orientation map on the cyclic HSV colormap (0–180°), optionally with pinwheel centres.
+
+    Parameters
+    ----------
+    ori : :func:`orientation_map` Dataset or a per-unit DataArray of degrees
+    pinwheels : (n, 2) array of (x_mm, y_mm), or a Dataset with ``x_mm``/``y_mm`` variables, optional
+        Drawn as black/white markers.
+    """
+    da = ori["preferred_orientation_deg"] if isinstance(ori, xr.Dataset) else ori
+
+    def draw(ax, sub):
+        # averaging angles within a pixel is meaningless: average the doubled-angle vectors instead
+        theta = np.deg2rad(2.0 * np.asarray(sub.values, float))
+        re, extent = _raster(np.cos(theta), sub)
+        im_, _ = _raster(np.sin(theta), sub)
+        img = np.mod(np.rad2deg(np.arctan2(im_, re)) / 2.0, 180.0)
+        handle = ax.imshow(img, origin="lower", extent=extent, cmap="hsv", vmin=0, vmax=180, interpolation="nearest")
+        ax.set_facecolor(EMPTY_COLOUR)
+        if pinwheels is not None:
+            pts = (np.stack([np.asarray(pinwheels["x_mm"]), np.asarray(pinwheels["y_mm"])], axis=1)
+                   if isinstance(pinwheels, xr.Dataset) else np.asarray(pinwheels, float).reshape(-1, 2))
+            ax.plot(pts[:, 0], pts[:, 1], "o", ms=5, mfc="white", mec="black")
+        return handle
+
+    fig, im, axes = _map_figure(da, draw, "preferred orientation")
+    cb = fig.colorbar(im, ax=list(axes), shrink=0.8, label="orientation (deg)")
+    cb.set_ticks([0, 45, 90, 135, 180])
+    return save_figure(fig, path, formats)
+
+
+def plot_clustering_null(ci: xr.Dataset, path: str | os.PathLike, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Histogram of the permutation null of a clustering/topography index with the observed value."""
+    for name in ("null", "observed", "index"):
+        if name not in ci:
+            raise SheetError(f"plot_clustering_null needs a clustering_index/topography_index result; {name!r} is missing.")
+    null = np.asarray(ci["null"].values, float)
+    obs = float(ci["observed"])
+    fig = Figure(figsize=(5.0, 3.5))
+    ax = fig.subplots()
+    ax.hist(null, bins=max(5, min(30, len(null))), color="0.6", edgecolor="0.3", label=f"permuted maps (n={len(null)})")
+    ax.axvline(obs, color="crimson", lw=2, label="observed")
+    ax.axvline(float(null.mean()), color="0.2", ls="--", lw=1, label="null mean")
+    ax.set_xlabel("mean component size (units)" if "observed_per_class" in ci else "topography")
+    ax.set_ylabel("maps")
+    ax.set_title(f"index = {float(ci['index']):.3g} (p = {float(ci.get('p_value', np.nan)):.3g})", fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
+    return save_figure(fig, path, formats)

@@ -1,0 +1,297 @@
+"""Preference maps: category, number and orientation maps of a Sheet.
+
+* :func:`preference_map` — each unit's preferred category: the category of its
+  highest d′ (category vs rest) when that d′ exceeds ``threshold`` (default 2,
+  as in Hannagan et al.'s Reset networks), else ``"none"``.
+* :func:`number_map` — preferred numerosity, tuning width (full width at half
+  maximum of the numerosity tuning curve) and selectivity.
+* :func:`orientation_map` — preferred orientation (vector average on the
+  doubled-angle circle), preferred spatial frequency, circular variance and
+  orientation selectivity index from a gratings Sheet.
+
+Every result is labelled over ``unit`` with the Sheet's unit coords.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import SheetError
+from ._common import GroupMoments, check_sheet, group_codes, moments_from_codes, per_unit, require_coord, unit_coords
+from .selectivity import moments_for, selectivity
+
+NONE = "none"
+
+
+def preference_from_selectivity(sel: xr.DataArray, threshold: float = 2.0, none: str = NONE) -> xr.DataArray:
+    """Preference labels from a (category, unit) selectivity DataArray.
+
+    A unit prefers the category of its largest value when that value is
+    strictly greater than ``threshold``; otherwise it gets ``none``. NaN values
+    (undefined d′) never win.
+    """
+    if "category" not in sel.dims or "unit" not in sel.dims:
+        raise SheetError(
+            f"a selectivity DataArray needs dims ('category', 'unit'); got {sel.dims}. "
+            f"Compute it with analysis.selectivity(ds, by=...)."
+        )
+    sel = sel.transpose("category", "unit")
+    v = np.asarray(sel.values, dtype=float)
+    filled = np.where(np.isnan(v), -np.inf, v)
+    best = filled.argmax(axis=0)
+    top = filled[best, np.arange(v.shape[1])]
+    classes = [str(c) for c in sel["category"].values.tolist()]
+    if none in classes:
+        raise SheetError(f"a category is called {none!r}, the label for units without preference; pass none=<other label>.")
+    labels = np.asarray(classes + [none])
+    pick = np.where(top > threshold, best, len(classes))
+    return per_unit(
+        labels[pick],
+        sel,
+        "preference",
+        long_name=f"preferred {sel.attrs.get('by', 'category')} ({sel.attrs.get('stat', 'dprime')} > {threshold})",
+        by=sel.attrs.get("by", "category"),
+        threshold=float(threshold),
+        classes=classes,
+        none=none,
+        stat=sel.attrs.get("stat", "dprime"),
+    )
+
+
+def preference_map(
+    ds_or_sel: xr.Dataset | xr.DataArray,
+    by: str = "domain",
+    threshold: float = 2.0,
+    *,
+    stat: str = "dprime",
+    none: str = NONE,
+    ddof: int = 1,
+    undefined: str = "raise",
+    moments: GroupMoments | None = None,
+) -> xr.DataArray:
+    """Each unit's preferred category (``by``), or ``none`` below threshold.
+
+    Parameters
+    ----------
+    ds_or_sel : Sheet, or a (category, unit) DataArray from :func:`selectivity`
+    by : str
+        Stimulus coord of the categories (ignored for a selectivity input).
+    threshold : float
+        A unit prefers category c when d′(c vs rest) is its largest and > threshold
+        (Reset: 2).
+    stat : {"dprime", "t"}
+        Statistic thresholded (Sheet input only).
+    none : str
+        Label of units without preference.
+    ddof, undefined, moments
+        Passed to :func:`selectivity`.
+
+    Returns
+    -------
+    DataArray (unit,) of str labels, name ``"preference"``; attrs ``by``,
+    ``threshold``, ``classes`` (ordered category labels as str) and ``none``.
+    """
+    if isinstance(ds_or_sel, xr.DataArray):
+        return preference_from_selectivity(ds_or_sel, threshold, none)
+    sel = selectivity(ds_or_sel, by, stat=stat, ddof=ddof, undefined=undefined, moments=moments)
+    return preference_from_selectivity(sel, threshold, none)
+
+
+def half_max_width(x: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Full width at half maximum of tuning curves, vectorised over units.
+
+    Parameters
+    ----------
+    x : ndarray (K,), increasing stimulus values (e.g. numerosities)
+    curves : ndarray (K, U), responses per value
+
+    Returns
+    -------
+    width : ndarray (U,)
+        Distance (in units of ``x``) between the half-maximum crossings either
+        side of the peak, found by linear interpolation; the baseline is the
+        curve's minimum. Where the curve stays above half maximum up to an end
+        of ``x``, that end is used (the width is then a lower bound).
+    open_ended : ndarray of bool (U,)
+        True where a side never fell below half maximum.
+    """
+    k, u = curves.shape
+    lo, hi = np.nanmin(curves, axis=0), np.nanmax(curves, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = (curves - lo) / (hi - lo)
+    c = np.where(np.isnan(c), 0.0, c)
+    peak = c.argmax(axis=0)
+    idx = np.arange(k)[:, None]
+    cols = np.arange(u)
+
+    def crossing(below: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+        # first index past the peak (in direction `step`) where the curve is below 0.5
+        has = below.any(axis=0)
+        first = np.where(step > 0, below.argmax(axis=0), k - 1 - below[::-1].argmax(axis=0))
+        inner = first - step
+        c0, c1 = c[inner, cols], c[first, cols]
+        x0, x1 = x[inner], x[first]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = (c0 - 0.5) / (c0 - c1)
+        pos = x0 + frac * (x1 - x0)
+        end = x[-1] if step > 0 else x[0]
+        return np.where(has, pos, end), ~has
+
+    right, open_r = crossing((idx > peak) & (c < 0.5), +1)
+    left, open_l = crossing((idx < peak) & (c < 0.5), -1)
+    width = right - left
+    width[~(hi > lo)] = np.nan
+    return width, open_r | open_l
+
+
+def number_map(
+    ds: xr.Dataset,
+    by: str = "numerosity",
+    threshold: float | None = 2.0,
+    *,
+    ddof: int = 1,
+    undefined: str = "raise",
+    moments: GroupMoments | None = None,
+) -> xr.Dataset:
+    """Preferred numerosity, tuning width and selectivity of every unit.
+
+    Parameters
+    ----------
+    ds : Sheet whose stimulus coord ``by`` holds numbers
+    by : str
+        Numeric stimulus coord (numerosity).
+    threshold : float or None
+        Units whose d′ (preferred numerosity vs the rest) is not above it get NaN
+        as preferred numerosity (as :func:`preference_map`); None keeps every unit.
+    ddof, undefined, moments : see :func:`~cortexsim.analysis.dprime`.
+
+    Returns
+    -------
+    Dataset over ``unit`` (unit coords kept):
+
+    * ``preferred_numerosity`` — numerosity of the highest mean response (the
+      tuning-curve peak), NaN where not selective;
+    * ``tuning_width`` — full width at half maximum of the tuning curve, in
+      numerosity units (:func:`half_max_width`); ``width_open`` marks curves that
+      do not fall to half maximum on one side (width is a lower bound);
+    * ``dprime`` — d′ of the preferred numerosity vs the rest; ``selective`` — d′ > threshold;
+    * ``tuning`` (numerosity, unit) — mean response per numerosity.
+    """
+    m = moments_for(ds, by, moments)
+    if m.groups.dtype.kind not in "iuf":
+        raise SheetError(
+            f"number_map needs a numeric stimulus coord; {by!r} holds {m.groups.dtype} values "
+            f"{m.groups[:5].tolist()}. Use preference_map for categorical labels."
+        )
+    x = m.groups.astype(float)
+    tuning = m.means()
+    best = np.nanargmax(np.where(np.isnan(tuning), -np.inf, tuning), axis=0)
+    sel = selectivity(ds, by, ddof=ddof, undefined=undefined, moments=m)
+    d = np.asarray(sel.values)[best, np.arange(tuning.shape[1])]
+    selective = d > threshold if threshold is not None else np.ones_like(d, dtype=bool)
+    width, open_ended = half_max_width(x, tuning)
+    coords: dict[str, Any] = {"numerosity": ("numerosity", x)}
+    coords.update(unit_coords(ds))
+    return xr.Dataset(
+        {
+            "preferred_numerosity": ("unit", np.where(selective, x[best], np.nan), {"long_name": "preferred numerosity"}),
+            "tuning_width": ("unit", width, {"long_name": "full width at half maximum of the numerosity tuning curve",
+                                             "units": "numerosity"}),
+            "width_open": ("unit", open_ended, {"long_name": "tuning curve does not fall to half max on one side"}),
+            "dprime": ("unit", d, {"long_name": "d-prime of the preferred numerosity vs the rest", "ddof": ddof}),
+            "selective": ("unit", selective, {"long_name": f"d-prime > {threshold}"}),
+            "tuning": (("numerosity", "unit"), tuning, {"long_name": "mean response per numerosity"}),
+        },
+        coords=coords,
+        attrs={"by": by, "threshold": np.nan if threshold is None else float(threshold)},
+    )
+
+
+def orientation_map(
+    ds: xr.Dataset,
+    orientation: str = "orientation_deg",
+    sf: str | None = "sf_cpd",
+    phase: str | None = "phase",
+) -> xr.Dataset:
+    """Orientation tuning of every unit from a gratings Sheet.
+
+    Responses are first averaged over phase (and any other stimulus coord) for
+    each (orientation, SF) pair, giving R(θ, f). Then, per unit:
+
+    * ``preferred_sf_cpd`` — the SF f* of the largest R(θ, f);
+    * the orientation tuning curve r(θ) = R(θ, f*) at that SF, rectified
+      r⁺ = max(r, 0) so that it can weight a vector average;
+    * ``preferred_orientation_deg`` — θ_pref = ½·arg Σ r⁺(θ) e^{2iθ} in [0, 180)
+      (vector average on the doubled-angle circle, since orientation has period 180°);
+    * ``circular_variance`` — CV = 1 − |Σ r⁺ e^{2iθ}| / Σ r⁺ (0: responds to one
+      orientation only, 1: untuned);
+    * ``osi`` — (R_pref − R_orth) / (R_pref + R_orth) with R_pref = max r⁺ and
+      R_orth = r⁺ at the sampled orientation closest to θ_max + 90°.
+
+    Units with no positive response get NaN.
+
+    Parameters
+    ----------
+    ds : Sheet with stimulus coord ``orientation`` (degrees) and optionally ``sf`` (cycles/deg)
+    orientation, sf, phase : str
+        Names of the stimulus coords; ``sf``/``phase`` may be absent from ``ds``.
+
+    Returns
+    -------
+    Dataset over ``unit`` with the four maps above and ``tuning`` (orientation_deg, unit),
+    r(θ) at the preferred SF.
+    """
+    check_sheet(ds, "orientation_map")
+    theta = require_coord(ds, orientation).astype(float)
+    ori_vals, ori_codes = group_codes(theta)
+    if len(ori_vals) < 2:
+        raise SheetError(f"orientation_map needs at least 2 orientations in {orientation!r}; got {ori_vals.tolist()}.")
+    if sf is not None and sf in ds.coords:
+        sf_vals, sf_codes = group_codes(require_coord(ds, sf).astype(float))
+    else:
+        sf_vals, sf_codes = np.array([np.nan]), np.zeros(len(theta), dtype=np.int64)
+    n_o, n_f = len(ori_vals), len(sf_vals)
+    codes = np.where((ori_codes >= 0) & (sf_codes >= 0), ori_codes * n_f + sf_codes, -1)
+    m = moments_from_codes(ds, codes, np.arange(n_o * n_f), f"{orientation}|{sf}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        resp = (m.s1 / m.count[:, None] + m.shift).reshape(n_o, n_f, -1)  # NaN where a pair has no stimulus
+    n_u = resp.shape[-1]
+    flat = np.where(np.isnan(resp), -np.inf, resp).reshape(n_o * n_f, n_u)
+    f_best = flat.argmax(axis=0) % n_f
+    units = np.arange(n_u)
+    r = resp[:, f_best, units]  # (n_o, U)
+    rp = np.clip(np.nan_to_num(r, nan=0.0), 0.0, None)
+    ang = np.deg2rad(2.0 * ori_vals)[:, None]
+    total = rp.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (rp * np.exp(1j * ang)).sum(axis=0) / total
+    dead = ~(total > 0)
+    pref = np.mod(np.rad2deg(np.angle(z)) / 2.0, 180.0)
+    cv = 1.0 - np.abs(z)
+    i_max = rp.argmax(axis=0)
+    dist = np.abs(((ori_vals[None, :] - (ori_vals[i_max] + 90.0)[:, None]) + 90.0) % 180.0 - 90.0)
+    i_orth = dist.argmin(axis=1)
+    r_pref, r_orth = rp[i_max, units], rp[i_orth, units]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        osi = (r_pref - r_orth) / (r_pref + r_orth)
+    for a in (pref, cv, osi):
+        a[dead] = np.nan
+    coords: dict[str, Any] = {orientation: (orientation, ori_vals)}
+    coords.update(unit_coords(ds))
+    return xr.Dataset(
+        {
+            "preferred_orientation_deg": ("unit", pref, {"long_name": "preferred orientation (vector average)",
+                                                         "units": "degree", "period": 180.0}),
+            "preferred_sf_cpd": ("unit", sf_vals[f_best], {"long_name": "preferred spatial frequency",
+                                                           "units": "cycles/degree"}),
+            "circular_variance": ("unit", cv, {"long_name": "circular variance of orientation tuning", "units": "1"}),
+            "osi": ("unit", osi, {"long_name": "orientation selectivity index (Rpref-Rorth)/(Rpref+Rorth)",
+                                  "units": "1"}),
+            "tuning": ((orientation, "unit"), r, {"long_name": "mean response per orientation at the preferred SF"}),
+        },
+        coords=coords,
+        attrs={"orientation": orientation, "sf": str(sf), "phase": str(phase),
+               "method": "vector average of rectified responses on the doubled-angle circle"},
+    )
