@@ -122,6 +122,17 @@ def _requested(args: argparse.Namespace, ds: xr.Dataset) -> tuple[list[str], dic
     return run_, skipped
 
 
+def _check_categories(ds: xr.Dataset, args: argparse.Namespace) -> None:
+    """Fail early (exit 2) on a --target / --reference that is not a value of --by."""
+    from ._common import find_group, group_codes, require_coord
+
+    wanted = ([args.target] if args.target is not None else []) + (args.reference.split(",") if args.reference else [])
+    if wanted:
+        groups, _ = group_codes(require_coord(ds, args.by))
+        for value in wanted:
+            find_group(groups, value, args.by)
+
+
 def _stats(v: Any) -> dict[str, Any]:
     a = np.asarray(v, dtype=float)
     a = a[np.isfinite(a)]
@@ -158,6 +169,7 @@ def analyze(args: argparse.Namespace) -> dict[str, Any]:
 
     ds = open_sheet(args.sheet)
     names, skipped = _requested(args, ds)
+    _check_categories(ds, args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     formats = [f for f in args.formats.split(",") if f]
@@ -251,93 +263,110 @@ def _analyze_area(
             cache["ori"] = orientation_map(ds, orientation=args.orientation_coord)
         return cache["ori"]
 
-    if "selectivity" in names:
-        if args.target is not None:
-            d = dprime(ds, args.by, args.target, reference, undefined=args.undefined, moments=moments())
-            t = tstat(ds, args.by, args.target, reference, undefined=args.undefined, moments=moments())
-            res["selectivity"] = {"target": d.attrs["target"], "reference": d.attrs["reference"],
-                                  "dprime": _stats(d.values), "t": _stats(t.values),
-                                  "n_dprime_above_threshold": int(np.sum(d.values > args.threshold))}
-            maps.update(dprime=d, t=t)
-            cache["t"] = t
-            figure(fg.plot_dprime_map, d, "dprime")
-        else:
+    def run_selectivity() -> dict[str, Any]:
+        if args.target is None:
             s = sel()
-            res["selectivity"] = {
-                str(c): {"dprime": _stats(s.sel(category=c).values),
-                         "n_above_threshold": int(np.sum(s.sel(category=c).values > args.threshold))}
-                for c in s["category"].values.tolist()
-            }
             for c in s["category"].values.tolist():
                 maps[f"dprime_{_safe(str(c))}"] = s.sel(category=c, drop=True)
-    if "preference" in names:
+            return {str(c): {"dprime": _stats(s.sel(category=c).values),
+                             "n_above_threshold": int(np.sum(s.sel(category=c).values > args.threshold))}
+                    for c in s["category"].values.tolist()}
+        d = dprime(ds, args.by, args.target, reference, undefined=args.undefined, moments=moments())
+        t = tstat(ds, args.by, args.target, reference, undefined=args.undefined, moments=moments())
+        maps.update(dprime=d, t=t)
+        cache["t"] = t
+        figure(fg.plot_dprime_map, d, "dprime")
+        return {"target": d.attrs["target"], "reference": d.attrs["reference"], "dprime": _stats(d.values),
+                "t": _stats(t.values), "n_dprime_above_threshold": int(np.sum(d.values > args.threshold))}
+
+    def run_preference() -> dict[str, Any]:
         p = pref()
         labels, counts = np.unique(np.asarray(p.values).astype(str), return_counts=True)
-        res["preference"] = {"threshold": args.threshold, "classes": p.attrs["classes"],
-                             "counts": dict(zip(labels.tolist(), counts.tolist()))}
         maps["preference"] = p
         figure(fg.plot_preference_map, p, "preference")
-    if "clustering" in names:
+        return {"threshold": args.threshold, "classes": p.attrs["classes"],
+                "counts": dict(zip(labels.tolist(), counts.tolist()))}
+
+    def run_clustering() -> dict[str, Any]:
         ci = clustering_index(pref(), args.n_perm, args.seed, connectivity=args.connectivity, **adjacency)
-        res["clustering"] = scalars(ci)
         figure(fg.plot_clustering_null, ci, "clustering_null")
-    if "graph" in names:
+        return scalars(ci)
+
+    def run_graph() -> dict[str, Any]:
         G = neighbour_graph(ds, connectivity=args.connectivity, values=pref(), **adjacency)
         comps = component_sizes(G)
         try:
             q = preference_modularity(G)
-        except CortexsimError:
+        except CortexsimError:  # no edge between preferring units
             q = None
         path = Path(f"{stem}_graph.graphml")
         write_graphml(G, path)
-        res["graph"] = {"n_nodes": G.number_of_nodes(), "n_edges": G.number_of_edges(), **G.graph,
-                        "modularity": q, "n_components": int(comps.sizes["component"]),
-                        "largest_components": comps["size"].values[:10].tolist(), "graphml": path.name}
-    if "numbers" in names or "topography" in names:
-        nm = number_map(ds, args.numbers_by, args.threshold, undefined=args.undefined)
-        if "numbers" in names:
-            res["numbers"] = {"n_selective": int(nm["selective"].sum()), "tuning_width": _stats(nm["tuning_width"].values),
-                              "preferred": _stats(nm["preferred_numerosity"].values)}
-            maps.update(preferred_numerosity=nm["preferred_numerosity"], tuning_width=nm["tuning_width"])
-        if "topography" in names:
-            tm = topography_index(nm, args.n_perm, args.seed, **adjacency)
-            res["topography"] = scalars(tm.drop_vars("proximity"))
-            figure(fg.plot_clustering_null, tm, "topography_null")
-    if "orientation" in names:
+        return {"n_nodes": G.number_of_nodes(), "n_edges": G.number_of_edges(), **G.graph, "modularity": q,
+                "n_components": int(comps.sizes["component"]),
+                "largest_components": comps["size"].values[:10].tolist(), "graphml": path.name}
+
+    def numbers() -> xr.Dataset:
+        if "numbers" not in cache:
+            cache["numbers"] = number_map(ds, args.numbers_by, args.threshold, undefined=args.undefined)
+        return cache["numbers"]
+
+    def run_numbers() -> dict[str, Any]:
+        nm = numbers()
+        maps.update(preferred_numerosity=nm["preferred_numerosity"], tuning_width=nm["tuning_width"])
+        return {"n_selective": int(nm["selective"].sum()), "tuning_width": _stats(nm["tuning_width"].values),
+                "preferred": _stats(nm["preferred_numerosity"].values)}
+
+    def run_topography() -> dict[str, Any]:
+        tm = topography_index(numbers(), args.n_perm, args.seed, **adjacency)
+        figure(fg.plot_clustering_null, tm, "topography_null")
+        return scalars(tm.drop_vars("proximity"))
+
+    def run_orientation() -> dict[str, Any]:
         o = ori()
-        res["orientation"] = {"circular_variance": _stats(o["circular_variance"].values), "osi": _stats(o["osi"].values),
-                              "preferred_sf_cpd": _stats(o["preferred_sf_cpd"].values)}
         maps.update({k: o[k] for k in ("preferred_orientation_deg", "preferred_sf_cpd", "circular_variance", "osi")})
         figure(fg.plot_orientation_map, o, "orientation")
-    _part2(ds, names, args, res, cache, ori, moments)
+        return {"circular_variance": _stats(o["circular_variance"].values), "osi": _stats(o["osi"].values),
+                "preferred_sf_cpd": _stats(o["preferred_sf_cpd"].values)}
+
+    steps = {"selectivity": run_selectivity, "preference": run_preference, "clustering": run_clustering,
+             "graph": run_graph, "numbers": run_numbers, "topography": run_topography, "orientation": run_orientation,
+             **_part2(ds, args, cache, ori, moments)}
+    for name in names:
+        try:
+            res[name] = steps[name]()
+        except CortexsimError as exc:  # e.g. no preferring unit in this area: record it, go on
+            print(f"cortexsim analyze: {area}/{name}: {exc}", file=sys.stderr)
+            res[name] = {"error": str(exc)}
     return res, maps, figs
 
 
-def _part2(ds: xr.Dataset, names: list[str], args: argparse.Namespace, res: dict[str, Any], cache: dict[str, Any],
-           ori: Callable[[], xr.Dataset], moments: Callable[[], Any]) -> None:
-    """Analyses of the second analysis module set (smoothness, pinwheels, patches, RSA); summaries only."""
+def _part2(ds: xr.Dataset, args: argparse.Namespace, cache: dict[str, Any], ori: Callable[[], xr.Dataset],
+           moments: Callable[[], Any]) -> dict[str, Callable[[], dict[str, Any]]]:
+    """Steps of the second analysis set (smoothness, pinwheels, patches, RSA); summaries only."""
     from .. import analysis
+    from .selectivity import tstat
 
-    if "smoothness" in names:
-        res["smoothness"] = scalars(analysis.smoothness(ds, seed=args.seed))
-    if "pinwheels" in names:
-        res["pinwheels"] = scalars(analysis.pinwheels(ori()))
-    if "patches" in names:
-        if args.target is not None:
-            from .selectivity import tstat
+    def run_patches() -> dict[str, Any]:
+        if args.target is None:
+            return scalars(analysis.patches_by_category(ds, args.by))
+        t = cache.get("t")
+        if t is None:
+            ref = args.reference.split(",") if args.reference else None
+            t = tstat(ds, args.by, args.target, ref, undefined=args.undefined, moments=moments())
+        return scalars(analysis.patches(t, kind="t"))
 
-            t = cache.get("t")
-            if t is None:
-                ref = args.reference.split(",") if args.reference else None
-                t = tstat(ds, args.by, args.target, ref, undefined=args.undefined, moments=moments())
-            res["patches"] = scalars(analysis.patches(t, kind="t"))
-        else:
-            res["patches"] = scalars(analysis.patches_by_category(ds, args.by))
-    if "rsa" in names:
+    def run_rsa() -> dict[str, Any]:
         by = args.by if args.by in ds.coords else None
         r = analysis.rdm(ds, by=by)
-        res["rsa"] = {"n_conditions": int(r.shape[0]), "by": by,
-                      "mean_dissimilarity": float(np.nanmean(r.values[np.triu_indices(r.shape[0], 1)]))}
+        return {"n_conditions": int(r.shape[0]), "by": by,
+                "mean_dissimilarity": float(np.nanmean(r.values[np.triu_indices(r.shape[0], 1)]))}
+
+    return {
+        "smoothness": lambda: scalars(analysis.smoothness(ds, seed=args.seed)),
+        "pinwheels": lambda: scalars(analysis.pinwheels(ori())),
+        "patches": run_patches,
+        "rsa": run_rsa,
+    }
 
 
 if __name__ == "__main__":  # pragma: no cover

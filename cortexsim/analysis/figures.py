@@ -81,8 +81,7 @@ def plot_preference_map(pref: xr.DataArray, path: str | os.PathLike, formats: Se
 
     codes, classes = preference_codes(pref)
     base = _palette(len(classes))
-    cmap = ListedColormap([NONE_COLOUR] + base)
-    cmap.set_bad(EMPTY_COLOUR)
+    cmap = ListedColormap([NONE_COLOUR] + base).with_extremes(bad=EMPTY_COLOUR)
     shown = pref.copy(data=codes + 1)  # 0 = none, 1..C classes
 
     def draw(ax, sub):

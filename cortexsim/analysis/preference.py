@@ -129,13 +129,13 @@ def half_max_width(x: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np.nd
     def crossing(below: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
         # first index past the peak (in direction `step`) where the curve is below 0.5
         has = below.any(axis=0)
-        first = np.where(step > 0, below.argmax(axis=0), k - 1 - below[::-1].argmax(axis=0))
-        inner = first - step
+        first = below.argmax(axis=0) if step > 0 else k - 1 - below[::-1].argmax(axis=0)
+        inner = np.clip(first - step, 0, k - 1)  # only used where `has`; clipped to stay in range elsewhere
         c0, c1 = c[inner, cols], c[first, cols]
         x0, x1 = x[inner], x[first]
         with np.errstate(invalid="ignore", divide="ignore"):
             frac = (c0 - 0.5) / (c0 - c1)
-        pos = x0 + frac * (x1 - x0)
+            pos = x0 + frac * (x1 - x0)
         end = x[-1] if step > 0 else x[0]
         return np.where(has, pos, end), ~has
 
