@@ -279,13 +279,7 @@ def topography_index(
     n = len(classes)
     if (codes >= 0).sum() < 2:
         raise SheetError("fewer than 2 units have a preference; the topography index is undefined.")
-    rc = grid_rowcol(pref)
-    if grid is not False and rc is not None and radius_mm is None and k is None:
-        from .graphs import grid_edges
-
-        edges, info = grid_edges(*rc, connectivity=connectivity), {"adjacency": f"grid{connectivity}"}
-    else:
-        edges, info = neighbour_edges(pref, radius_mm=radius_mm, k=k, grid=grid, connectivity=connectivity)
+    edges, info = neighbour_edges(pref, radius_mm=radius_mm, k=k, grid=grid, connectivity=connectivity)
     i, j = edges[:, 0], edges[:, 1]
     n_units = len(codes)
 
