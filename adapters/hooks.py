@@ -16,7 +16,6 @@ import difflib
 import math
 from collections.abc import Iterable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -160,12 +159,6 @@ class HookedNet(TopographicNet):
         shapes = {name: tuple(self.acts[name].shape[1:]) for name in self.capture}
         self.acts.clear()
         return shapes
-
-    def register_positions(self, placements: dict[str, Placement]) -> None:
-        """Keep ``placements`` (keyed ``net.<name>``) and their positions as device buffers ``pos_<i>``."""
-        self.placements.update(placements)
-        for i, (name, p) in enumerate(placements.items()):
-            self.register_buffer(f"pos_{i}", torch.as_tensor(np.asarray(p.positions), dtype=torch.float32), persistent=False)
 
     def zero(self) -> torch.Tensor:
         """0-dim float zero on the model's device."""

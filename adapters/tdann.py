@@ -95,22 +95,25 @@ def neighbourhood_table(
     if width_mm <= 0:
         raise AdapterError(f"neighbourhood width must be > 0 mm; got {width_mm}.")
     rng = np.random.default_rng(seed)
-    centres = rng.choice(n, size=min(n_rows, n), replace=False)
-    k_query = min(n, 4 * max_units)
-    dist, idx = cKDTree(positions).query(positions[centres], k=k_query, distance_upper_bound=width_mm / 2)
-    dist, idx = dist.reshape(len(centres), -1), idx.reshape(len(centres), -1)
-    valid = np.isfinite(dist)
-    count = valid.sum(axis=1)
-    k = int(min(max_units, np.floor(np.quantile(count, 0.05))))
+    centres = positions[rng.choice(n, size=min(n_rows, n), replace=False)]
+    tree, radius = cKDTree(positions), width_mm / 2
+    count = np.asarray(tree.query_ball_point(centres, radius, return_length=True))
+    k = int(min(max_units, np.floor(np.quantile(count, 0.05))))  # TDANN keeps 95 % of neighbourhoods
     if k < 3:
         raise AdapterError(
             f"neighbourhoods of {width_mm:.3g} mm hold only {k} units (need ≥ 3 for a correlation of "
             f"correlations); increase neighbourhood_mm or the layer's unit density (smaller sheet_mm)."
         )
-    keep = count >= k
-    keys = np.where(valid, rng.random(dist.shape), np.inf)[keep]
-    pick = np.argsort(keys, axis=1)[:, :k]  # a random subset of each disc
-    return np.sort(np.take_along_axis(idx[keep], pick, axis=1), axis=1).astype(np.int64)
+    centres = centres[count >= k]
+    k_all = int(min(n, count.max()))  # enumerate whole discs, so a row is a uniform subset of its disc
+    rows = []
+    for start in range(0, len(centres), 128):  # chunks of centres bound the (chunk, k_all) temporaries
+        dist, idx = tree.query(centres[start : start + 128], k=k_all, distance_upper_bound=radius)
+        dist, idx = dist.reshape(-1, k_all), idx.reshape(-1, k_all)
+        keys = np.where(np.isfinite(dist), rng.random(dist.shape), np.inf)
+        pick = np.argpartition(keys, k - 1, axis=1)[:, :k] if k < k_all else np.arange(k)[None].repeat(len(keys), 0)
+        rows.append(np.take_along_axis(idx, pick, axis=1))
+    return np.sort(np.concatenate(rows), axis=1).astype(np.int64)
 
 
 def _zscore(x: torch.Tensor, dim: int, eps: float = 1e-8) -> torch.Tensor:
