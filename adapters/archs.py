@@ -262,6 +262,10 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def arch_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Pop the architecture options out of a method's ``**kwargs``."""
-    return {k: kwargs.pop(k) for k in ("in_channels", "cifar_stem", "maxpool") if k in kwargs}
+def arch_kwargs(kwargs: dict[str, Any], method: str) -> dict[str, Any]:
+    """The architecture options of a method's ``**kwargs``; any other key is a TypeError."""
+    known = ("in_channels", "cifar_stem", "maxpool")
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown:
+        raise TypeError(f"{method}.build got unexpected options {unknown}; architecture options are {known}.")
+    return {k: kwargs[k] for k in known if k in kwargs}

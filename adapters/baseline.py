@@ -52,9 +52,7 @@ def build(
     """
     arch = canonical_arch(arch)
     check_lam(lam)
-    akw = arch_kwargs(kwargs)
-    if kwargs:
-        raise TypeError(f"baseline.build got unexpected options {sorted(kwargs)}.")
+    akw = arch_kwargs(kwargs, "baseline")
     net = build_arch(arch, num_classes, image_size=image_size, seed=seed, **akw)
     if layout is not None:
         layout = check_layout(layout, LAYOUTS, "baseline")

@@ -38,7 +38,7 @@ from torch import nn
 
 from .archs import arch_kwargs, build_arch, canonical_arch, head_name
 from .base import AdapterError, MethodSpec, TopographicNet, register
-from .hooks import PREFIX, HookedNet, check_lam, check_layout, place_layers, resolve_layers
+from .hooks import PREFIX, HookedNet, areas_for, float32_loss, check_lam, check_layout, place_layers, resolve_layers
 
 CHANNEL_LAYOUTS: tuple[str, ...] = ("grid2d", "nested_grid", "circle", "grid3d", "sphere", "nested3d")
 ARCHS: tuple[str, ...] = ("resnet18", "vgg16", "densenet121")
@@ -74,6 +74,7 @@ def pair_weights(n: int) -> np.ndarray:
     return (np.triu(np.ones((n, n)), 1) * (2.0 / (n * (n - 1)))).astype(np.float32)
 
 
+@float32_loss
 def channel_topographic_loss(
     y: torch.Tensor, inv_dist: torch.Tensor, weights: torch.Tensor, eps: float = 1e-8
 ) -> torch.Tensor:
@@ -154,9 +155,7 @@ def build(
     if not scale_mm > 0:
         raise AdapterError(f"scale_mm must be > 0; got {scale_mm!r}.")
     kwargs.setdefault("maxpool", True)
-    akw = arch_kwargs(kwargs)
-    if kwargs:
-        raise TypeError(f"channel.build got unexpected options {sorted(kwargs)}.")
+    akw = arch_kwargs(kwargs, "channel")
     net = build_arch(arch, num_classes, image_size=image_size, seed=seed, **akw)
     names = resolve_layers(net, layers, LAYERS[arch], kind=nn.Conv2d)
     model = ChannelNet(net, names, head_name(arch), lam)
@@ -165,8 +164,7 @@ def build(
     for name in names:
         model.set_positions(name, model.placements[PREFIX + name].positions)
     model.layout = layout
-    chosen = {a: m for a, m in AREAS[arch].items() if m in names}
-    model.areas = {a: PREFIX + m for a, m in (chosen or {n: n for n in names}).items()}
+    model.areas = areas_for(AREAS[arch], names)
     return model
 
 

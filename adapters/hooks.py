@@ -13,8 +13,10 @@ Module names are ``named_modules()`` names of the wrapped architecture
 from __future__ import annotations
 
 import difflib
+import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -35,6 +37,23 @@ class _Store:
 
     def __call__(self, module: nn.Module, args: tuple, output: torch.Tensor) -> None:
         self.store[self.key] = args[0] if self.use_input else output
+
+
+F = TypeVar("F", bound=Callable[..., torch.Tensor])
+
+
+def float32_loss(fn: F) -> F:
+    """Run a spatial loss in float32 even inside a bf16 autocast region (the trainer's step).
+
+    Correlations and cosines of hundreds of units lose most of their digits in bf16.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.autocast("cuda", enabled=False), torch.autocast("cpu", enabled=False):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def check_lam(lam: float, name: str = "lam") -> float:
@@ -102,6 +121,12 @@ def place_layers(
         except LayoutError as exc:
             raise AdapterError(f"layout {layout!r} cannot place layer {name!r} (output shape {shape}): {exc}") from exc
     return out
+
+
+def areas_for(defaults: dict[str, str], names: Sequence[str]) -> dict[str, str]:
+    """Areas (-> ``net.<module>``) among the regularised ``names``; each name is its own area otherwise."""
+    chosen = {a: m for a, m in defaults.items() if m in names}
+    return {a: PREFIX + m for a, m in (chosen or {n: n for n in names}).items()}
 
 
 class HookedNet(TopographicNet):

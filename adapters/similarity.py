@@ -36,7 +36,7 @@ from torch import nn
 
 from .archs import arch_kwargs, build_arch, canonical_arch, head_name, topo_layer
 from .base import AdapterError, MethodSpec, TopographicNet, register
-from .hooks import PREFIX, HookedNet, check_lam, check_layout, place_layers, resolve_layers
+from .hooks import PREFIX, HookedNet, float32_loss, check_lam, check_layout, place_layers, resolve_layers
 from .tdann import _zscore
 
 ARCHS: tuple[str, ...] = ("smallcnn", "resnet18", "vgg16", "densenet121")
@@ -62,6 +62,7 @@ def grid_pairs(positions: np.ndarray, spacing: float = 1.0, neighbourhood: str =
     return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))].astype(np.int64)
 
 
+@float32_loss
 def weight_similarity_loss(weight: torch.Tensor, pairs: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
     """L_WS: mean over neighbour pairs of the distance between incoming weight vectors.
 
@@ -77,6 +78,7 @@ def weight_similarity_loss(weight: torch.Tensor, pairs: torch.Tensor, metric: st
     return sq.clamp_min(1e-12).sqrt().mean()  # the floor keeps the gradient finite for equal rows
 
 
+@float32_loss
 def activation_similarity_loss(act: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
     """L_AS: mean over neighbour pairs of 1 − Pearson r over the batch.
 
@@ -135,9 +137,7 @@ def _builder(kind: str):
             raise AdapterError(f"neighbourhood must be one of {tuple(NEIGHBOURHOODS)}; got {neighbourhood!r}.")
         if int(grid_side) != grid_side or grid_side < 2:
             raise AdapterError(f"grid_side must be an integer ≥ 2; got {grid_side!r}.")
-        akw = arch_kwargs(kwargs)
-        if kwargs:
-            raise TypeError(f"{kind}.build got unexpected options {sorted(kwargs)}.")
+        akw = arch_kwargs(kwargs, kind)
         n_units = int(grid_side) ** 2
         net = build_arch(arch, num_classes, image_size=image_size, seed=seed, topo_units=n_units, **akw)
         names = resolve_layers(net, layers, [topo_layer(arch)], kind=nn.Linear)

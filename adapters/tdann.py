@@ -55,7 +55,7 @@ from cortexsim.layout import resolve_layout_params
 
 from .archs import arch_kwargs, build_arch, canonical_arch, head_name
 from .base import AdapterError, MethodSpec, TopographicNet, register
-from .hooks import PREFIX, HookedNet, check_lam, check_layout, place_layers, resolve_layers
+from .hooks import PREFIX, HookedNet, areas_for, float32_loss, check_lam, check_layout, place_layers, resolve_layers
 
 LAYERS: tuple[str, ...] = ("layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1")
 #: TDANN's brain mapping of ResNet-18 stages (by layer name prefix).
@@ -130,6 +130,7 @@ def pearson(a: torch.Tensor, b: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return (_zscore(a, dim) * _zscore(b, dim)).sum(dim)
 
 
+@float32_loss
 def spatial_correlation_loss(
     features: torch.Tensor,
     positions: torch.Tensor,
@@ -256,9 +257,7 @@ def build(
         raise AdapterError(f"variant must be one of {VARIANTS} (SL_Rel or SL_Abs); got {variant!r}.")
     if neighbourhood_size < 3 or neighbourhoods_per_step < 1 or n_table < 1:
         raise AdapterError("neighbourhood_size must be ≥ 3, neighbourhoods_per_step and n_table ≥ 1.")
-    akw = arch_kwargs(kwargs)
-    if kwargs:
-        raise TypeError(f"tdann.build got unexpected options {sorted(kwargs)}.")
+    akw = arch_kwargs(kwargs, "tdann")
     net = build_arch(arch, num_classes, image_size=image_size, seed=seed, **akw)
     names = resolve_layers(net, layers, LAYERS)
     model = TDANNNet(net, names, head_name(arch), alpha, variant, int(neighbourhoods_per_step))
@@ -279,8 +278,7 @@ def build(
         pos = model.placements[PREFIX + name].positions
         model.set_neighbourhoods(name, pos, neighbourhood_table(pos, width, neighbourhood_size, n_table, seed=seed + j))
     model.layout = layout
-    chosen = {a: m for a, m in AREAS.items() if m in names}
-    model.areas = {a: PREFIX + m for a, m in (chosen or {n: n for n in names}).items()}
+    model.areas = areas_for(AREAS, names)
     return model
 
 

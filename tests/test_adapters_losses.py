@@ -206,3 +206,17 @@ def test_dead_unit_gives_finite_correlation_loss():
     a[:, 2] = 0.0  # a ReLU unit that never fires: r = 0 with everyone, not NaN
     vn = torch.as_tensor(grid_pairs(square_grid(4), neighbourhood="von_neumann"))
     assert torch.isfinite(activation_similarity_loss(a, vn))
+
+
+def test_losses_stay_float32_under_bf16_autocast():
+    rng = np.random.default_rng(4)
+    y = torch.tensor(rng.normal(size=(2, 32, 6, 6)), dtype=torch.float32)
+    invd, w = torch.as_tensor(inverse_distance(grid2d(32))), torch.as_tensor(pair_weights(32))
+    a = torch.tensor(rng.normal(size=(16, 25)), dtype=torch.float32)
+    pairs = torch.as_tensor(grid_pairs(square_grid(25)))
+    plain = (channel_topographic_loss(y, invd, w), activation_similarity_loss(a, pairs))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = (channel_topographic_loss(y, invd, w), activation_similarity_loss(a, pairs))
+    for p, m in zip(plain, mixed):
+        assert m.dtype == torch.float32
+        assert m.item() == pytest.approx(p.item(), rel=1e-6)

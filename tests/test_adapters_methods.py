@@ -288,3 +288,8 @@ def test_cuda_matches_cpu(method, kw):
     assert gpu.is_cuda and torch.isfinite(gpu)
     if method != "tdann":  # tdann samples its neighbourhoods with the device RNG
         assert gpu.item() == pytest.approx(cpu.item(), rel=2e-2)
+
+
+def test_unexpected_option_is_a_type_error():
+    with pytest.raises(TypeError, match=r"channel.build got unexpected options \['lamda'\]"):
+        get_method("channel").build("resnet18", 10, lamda=1.0)
