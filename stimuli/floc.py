@@ -49,7 +49,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from cortexsim.errors import StimulusError
 
