@@ -237,7 +237,8 @@ class Augmented(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, label = self.base[i]
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_sample_seed(self.seed, self.epoch, i))
+            # CPU generator only: torch.manual_seed would also reseed CUDA, which fork_rng does not restore.
+            torch.default_generator.manual_seed(_sample_seed(self.seed, self.epoch, i))
             out = self.transform(image)
         return out, torch.as_tensor(label, dtype=torch.int64)
 

@@ -281,6 +281,14 @@ class Trainer:
                 dev = torch.device(f"cuda:{local_rank}")
         return dev
 
+    def setup(self) -> Trainer:
+        """Validate, load the data, build the model and optimizer, restore a checkpoint if resuming.
+
+        Called by :meth:`fit`; call it directly to inspect ``step_``, ``total_steps_`` … first.
+        """
+        self._setup()
+        return self
+
     def _setup(self) -> None:
         if self._ready:
             return
