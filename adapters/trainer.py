@@ -512,6 +512,8 @@ class Trainer:
                         save_checkpoint(self.out, self._checkpoint_state(), self.step_, keep=self.keep_last)
                     if self.step_ >= end:
                         break
+            if self.world_size_ > 1:
+                self._sync_buffers()
             if self.step_ >= self.total_steps_ and self.out is not None and self.rank_ == 0:
                 self._finish()
         finally:
@@ -523,6 +525,14 @@ class Trainer:
                 dist.destroy_process_group()
                 self._owns_pg = False
         return self.history_
+
+    def _sync_buffers(self) -> None:
+        # DDP broadcasts buffers (BN running statistics) from rank 0 before each forward, so after
+        # the last step every rank holds its own; copy rank 0's so all ranks end with one model.
+        import torch.distributed as dist
+
+        for buf in self._module.buffers():
+            dist.broadcast(buf, src=0)
 
     def _loader(self) -> torch.utils.data.DataLoader:
         self._dataset.set_epoch(self.epoch_)
