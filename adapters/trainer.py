@@ -58,7 +58,7 @@ SCHEDULERS = ("cosine", "constant")
 #: Trainer arguments saved in config.json (everything but the run folder and flags about this invocation).
 CONFIG_KEYS = (
     "method", "arch", "layout", "lam", "data", "epochs", "steps", "batch_size", "lr", "optimizer",
-    "weight_decay", "momentum", "scheduler", "task", "temperature", "device", "amp", "compile", "seed",
+    "weight_decay", "momentum", "scheduler", "warmup_fraction", "task", "temperature", "device", "amp", "compile", "seed",
     "checkpoint_every", "keep_last", "log_every", "num_workers", "image_size", "layers", "method_kwargs",
     "deterministic", "find_unused_parameters",
 )
@@ -157,9 +157,12 @@ class Trainer:
     data : ``"digits"``, ``"lfw"`` or a folder (CIFAR-10/100 as torchvision lays it out, its binary
         version, or ImageNet-style class folders); see :func:`cortexsim.adapters.data.load_dataset`
     epochs, steps : training length; ``steps`` caps the number of optimizer steps. At least one.
-    batch_size : images per step and process (under DDP the global batch is ``world_size ×`` this)
-    lr, optimizer, weight_decay, momentum, scheduler : None takes the method's ``defaults``, else
-        SGD (momentum 0.9, weight decay 5e-4, lr 0.1) with a cosine schedule over all steps; Adam: lr 1e-3
+        Neither given: the method's default ``epochs``.
+    batch_size : images per step and process (under DDP the global batch is ``world_size ×`` this);
+        None: the method's default, else 128
+    lr, optimizer, weight_decay, momentum, scheduler, warmup_fraction : None takes the method's
+        ``defaults``, else SGD (momentum 0.9, weight decay 5e-4, lr 0.1) with a cosine schedule over
+        all steps; Adam/AdamW: lr 1e-3, constant. ``warmup_fraction`` of the steps warm up linearly.
     task : ``"supervised"`` or ``"simclr"`` (two views, projection head, NT-Xent with ``temperature``)
     device : ``"auto"`` (CUDA if present), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
     amp : bf16 autocast (CUDA only; ignored on CPU)
@@ -180,9 +183,10 @@ class Trainer:
 
     def __init__(self, method: str = "baseline", arch: str = "resnet18", layout: str | None = None,
                  lam: float | None = None, data: str | os.PathLike = "digits", *, epochs: int | None = None,
-                 steps: int | None = None, batch_size: int = 128, lr: float | None = None,
+                 steps: int | None = None, batch_size: int | None = None, lr: float | None = None,
                  optimizer: str | None = None, weight_decay: float | None = None, momentum: float | None = None,
-                 scheduler: str | None = None, task: str | None = None, temperature: float = 0.1,
+                 scheduler: str | None = None, warmup_fraction: float | None = None,
+                 task: str | None = None, temperature: float = 0.1,
                  device: str = "auto", amp: bool = True, compile: bool = False, seed: int = 0,
                  out: str | os.PathLike | None = None, checkpoint_every: int | None = None, keep_last: int = 3,
                  log_every: int = 10, num_workers: int = 0, image_size: int | None = None,
@@ -192,6 +196,7 @@ class Trainer:
         self.method, self.arch, self.layout, self.lam, self.data = method, arch, layout, lam, data
         self.epochs, self.steps, self.batch_size, self.lr = epochs, steps, batch_size, lr
         self.optimizer, self.weight_decay, self.momentum, self.scheduler = optimizer, weight_decay, momentum, scheduler
+        self.warmup_fraction = warmup_fraction
         self.task, self.temperature, self.device, self.amp, self.compile = task, temperature, device, amp, compile
         self.seed, self.out, self.checkpoint_every, self.keep_last = seed, out, checkpoint_every, keep_last
         self.log_every, self.num_workers, self.image_size, self.layers = log_every, num_workers, image_size, layers
@@ -238,11 +243,17 @@ class Trainer:
         if lam is not None and (isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0
                                 or not math.isfinite(lam)):
             raise AdapterError(f"lam (the spatial-loss weight λ) must be a finite number ≥ 0; got {lam!r}.")
-        if self.epochs is None and self.steps is None:
-            raise AdapterError("give the training length: epochs=N and/or steps=N (maximum optimizer steps).")
         for name in ("epochs", "steps", "batch_size", "log_every", "checkpoint_every", "keep_last", "image_size"):
-            _positive_int(name, getattr(self, name), allow_none=name in ("epochs", "steps", "checkpoint_every",
-                                                                      "image_size"))
+            _positive_int(name, getattr(self, name), allow_none=name in ("epochs", "steps", "batch_size",
+                                                                      "checkpoint_every", "image_size"))
+        self._epochs = self.epochs if self.epochs is not None or self.steps is not None else spec.defaults.get("epochs")
+        if self._epochs is None and self.steps is None:
+            raise AdapterError("give the training length: epochs=N and/or steps=N (maximum optimizer steps).")
+        self._batch = int(self.batch_size or spec.defaults.get("batch_size", 128))
+        warm = self.warmup_fraction if self.warmup_fraction is not None else spec.defaults.get("warmup_fraction", 0.0)
+        if not 0 <= warm < 1:
+            raise AdapterError(f"warmup_fraction must be in [0, 1); got {warm!r}.")
+        self._warmup = float(warm)
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise AdapterError(f"num_workers must be an integer ≥ 0; got {self.num_workers!r}.")
         if self.checkpoint_every is not None and self.out is None:
@@ -321,11 +332,11 @@ class Trainer:
                      else supervised_transform(size, images.in_memory))
         self._dataset = Augmented(images.base, transform, seed=self.seed)
         self.num_classes_ = images.num_classes
-        self.batches_per_epoch_ = EpochSampler.batches_per_epoch(len(images), self.batch_size, self.world_size_)
+        self.batches_per_epoch_ = EpochSampler.batches_per_epoch(len(images), self._batch, self.world_size_)
         if self.batches_per_epoch_ < 1:
-            raise AdapterError(f"batch_size={self.batch_size} × {self.world_size_} process(es) is larger than the "
+            raise AdapterError(f"batch_size={self._batch} × {self.world_size_} process(es) is larger than the "
                                f"{len(images)} training images of {self.data!r}; use a smaller batch_size.")
-        by_epochs = None if self.epochs is None else self.epochs * self.batches_per_epoch_
+        by_epochs = None if self._epochs is None else self._epochs * self.batches_per_epoch_
         self.total_steps_ = min(s for s in (self.steps, by_epochs) if s is not None)
 
         # Model (unknown arch / layer errors come from the method's build)
@@ -353,8 +364,8 @@ class Trainer:
         if self.compile:
             wrapped = torch.compile(wrapped)
         self._optim = self._make_optimizer(spec)
-        self._sched = (torch.optim.lr_scheduler.CosineAnnealingLR(self._optim, T_max=self.total_steps_)
-                       if self._sched_name == "cosine" else torch.optim.lr_scheduler.LambdaLR(self._optim, _one))
+        self._sched = torch.optim.lr_scheduler.LambdaLR(
+            self._optim, LRFactor(self.total_steps_, round(self._warmup * self.total_steps_), self._sched_name))
         self._stepper = TrainStep(wrapped, self._net, self._optim, self._sched, task=self._task,
                                   temperature=self.temperature, amp=self.amp, device=self.device_,
                                   channels_last=cuda)
@@ -365,7 +376,7 @@ class Trainer:
         self.history_: list[dict[str, Any]] = []
         self._resolved = {"optimizer": self._opt_name, "lr": self._lr, "scheduler": self._sched_name,
                           "task": self._task, "total_steps": self.total_steps_, "world_size": self.world_size_,
-                          "global_batch_size": self.batch_size * self.world_size_, "dataset": images.name,
+                          "batch_size": self._batch, "global_batch_size": self._batch * self.world_size_, "dataset": images.name,
                           "n_train": len(images), "device": str(self.device_),
                           "amp_bf16": bool(self.amp and cuda), "torch": torch.__version__}
         self._ready = True
@@ -536,11 +547,11 @@ class Trainer:
 
     def _loader(self) -> torch.utils.data.DataLoader:
         self._dataset.set_epoch(self.epoch_)
-        sampler = EpochSampler(len(self._dataset), self.batch_size, seed=self.seed, epoch=self.epoch_,
+        sampler = EpochSampler(len(self._dataset), self._batch, seed=self.seed, epoch=self.epoch_,
                                rank=self.rank_, world_size=self.world_size_, start_batch=self.batch_in_epoch_)
         # A private generator: creating the iterator must not draw from the global RNG (resume equality).
         gen = torch.Generator().manual_seed(self.seed * 7_919 + self.epoch_)
-        return torch.utils.data.DataLoader(self._dataset, batch_size=self.batch_size, sampler=sampler,
+        return torch.utils.data.DataLoader(self._dataset, batch_size=self._batch, sampler=sampler,
                                            drop_last=True, num_workers=self.num_workers, generator=gen,
                                            pin_memory=self.device_.type == "cuda")
 
@@ -554,8 +565,21 @@ class Trainer:
             plot_curves(self.history_, out / "curves.png", title=f"{self.method} / {self.arch}")
 
 
-def _one(_: int) -> float:
-    return 1.0
+class LRFactor:
+    """Learning-rate factor at step t: linear warm-up over ``warmup`` steps, then cosine to 0 or constant.
+
+    A class (not a closure) so ``LambdaLR.state_dict`` stores its plain attributes.
+    """
+
+    def __init__(self, total: int, warmup: int = 0, kind: str = "cosine") -> None:
+        self.total, self.warmup, self.kind = int(total), int(warmup), kind
+
+    def __call__(self, t: int) -> float:
+        if t < self.warmup:
+            return (t + 1) / self.warmup
+        if self.kind == "constant":
+            return 1.0
+        return 0.5 * (1.0 + math.cos(math.pi * (t - self.warmup) / max(1, self.total - self.warmup)))
 
 
 def build_net(build: dict[str, Any]) -> TopographicNet:
