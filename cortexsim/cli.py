@@ -45,7 +45,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("cortexsim_demo"), help="output folder (default: ./cortexsim_demo)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--image-size", type=int, default=64, help="stimulus size in pixels (default: 64)")
-    p.add_argument("--train-steps", type=int, default=150, help="training steps of the topographic model (0: untrained)")
+    p.add_argument("--train-steps", type=int, default=100, help="training steps of the topographic model (0: untrained)")
+    p.add_argument("--lam", type=float, default=5.0, help="weight of the topographic loss (default 5)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_run_demo)
 
@@ -53,7 +54,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(args.out, device=args.device, image_size=args.image_size, train_steps=args.train_steps, seed=args.seed)
+    run_demo(args.out, device=args.device, image_size=args.image_size, train_steps=args.train_steps, lam=args.lam,
+             seed=args.seed)
     return 0
 
 
