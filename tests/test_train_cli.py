@@ -1,0 +1,99 @@
+"""`cortexsim train` parser and run (in-process), and the train benchmark script with tiny settings."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import test_trainer_tiny  # noqa: E402,F401
+
+from cortexsim.adapters import cli  # noqa: E402
+from cortexsim.adapters.trainer import load_trained, read_log  # noqa: E402
+
+BASE = ["train", "--method", "_tiny", "--arch", "tiny", "--data", "lfw", "--batch-size", "8", "--device", "cpu",
+        "--no-progress", "--log-every", "2"]
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser(prog="cortexsim")
+    cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def test_parser_maps_flags_to_trainer_arguments(tmp_path):
+    args = _parse(BASE + ["--steps", "3", "--lam", "0.25", "--layout", "circle", "--no-amp", "--seed", "7",
+                          "--out", str(tmp_path), "--layers", "net.conv2", "--task", "simclr"])
+    assert args.func is cli.run
+    tr = cli.trainer_from_args(args)
+    assert (tr.method, tr.lam, tr.layout, tr.amp, tr.seed, tr.steps, tr.layers, tr.task) == (
+        "_tiny", 0.25, "circle", False, 7, 3, ["net.conv2"], "simclr")
+    assert tr.lr is None and tr.compile is False and tr.batch_size == 8  # unset flags keep Trainer defaults
+
+
+def test_train_then_resume_from_the_command_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(BASE + ["--steps", "4", "--checkpoint-every", "2", "--out", str(run)]) == 0
+    assert "trained _tiny/tiny for 4 steps" in capsys.readouterr().out
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["trainer"]["steps"] == 4 and cfg["build"]["num_classes"] == 2
+    net = load_trained(run)
+    assert net(torch.rand(1, 3, 32, 32)).shape == (1, 2)
+    # --resume with a longer --steps continues from the last checkpoint (step 4) to 6.
+    assert cli.main(["train", "--resume", "--steps", "6", "--out", str(run), "--no-progress"]) == 0
+    assert [r["step"] for r in read_log(run)] == [2, 4, 6]
+
+
+def test_bad_configuration_exits_2_with_the_message(tmp_path, capsys):
+    code = cli.main(BASE + ["--steps", "2", "--lam", "-1", "--out", str(tmp_path)])
+    assert code == 2
+    assert "cortexsim train: error: lam (the spatial-loss weight λ) must be a finite number ≥ 0" in capsys.readouterr().err
+    code = cli.main(BASE[:6] + [str(tmp_path / "no_cifar")] + BASE[7:] + ["--steps", "2", "--out", str(tmp_path)])
+    assert code == 2 and "put CIFAR-10 as torchvision lays it out" in capsys.readouterr().err
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit):
+        _parse(["train", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--method", "--arch", "--data", "--epochs", "--steps", "--batch-size", "--lr", "--lam", "--layout",
+                 "--task", "--out", "--resume", "--checkpoint-every", "--device", "--amp", "--no-amp", "--compile",
+                 "--seed"):
+        assert flag in text
+
+
+def _bench():
+    path = Path(__file__).parents[1] / "benchmarks" / "train_bench.py"
+    spec = importlib.util.spec_from_file_location("train_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_train_bench_and_curves_run_on_cpu_with_tiny_settings(tmp_path, capsys):
+    from cortexsim import adapters
+
+    if not {"baseline", "ws"} <= set(adapters.methods()):
+        pytest.skip("baseline / ws not registered yet")
+    bench = _bench()
+    common = ["--device", "cpu", "--methods", "ws", "--arch", "smallcnn", "--batch", "4",
+              "--results-dir", str(tmp_path)]
+    assert bench.main(common + ["--steps", "3", "--warmup", "1"]) == 0
+    (res_file,) = tmp_path.glob("train_bench_cpu_*.json")
+    res = json.loads(res_file.read_text())
+    assert res["torch"] == torch.__version__ and res["device"].startswith("cpu")
+    rows = {r["method"]: r for r in res["results"]}
+    assert set(rows) == {"baseline", "ws"}     # the baseline is added and measured in the same run
+    assert rows["ws"]["ratio_vs_baseline"] == pytest.approx(rows["ws"]["median_ms"] / rows["baseline"]["median_ms"],
+                                                            rel=1e-2)
+    assert "ws" in capsys.readouterr().out
+    assert bench.main(common + ["--curves", "--curve-steps", "4", "--log-every", "2", "--data", "lfw"]) == 0
+    (curves_file,) = tmp_path.glob("train_curves_cpu_*.json")
+    hist = json.loads(curves_file.read_text())["methods"]["ws"]["history"]
+    assert [r["step"] for r in hist] == [2, 4] and hist[0]["spatial_loss"] > 0
+    assert list(tmp_path.glob("train_curves_cpu_*_ws.png"))
