@@ -205,3 +205,11 @@ def test_simclr_trains_with_a_checkpointed_projection_head(tmp_path):
     head = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["head"]
     assert head["mlp.0.weight"].shape == (512, 6)   # in_dim = TinyNet width
     assert torch.equal(head["mlp.0.weight"], tr._module.head.mlp[0].weight.detach())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bf16_channels_last_step():
+    tr = Trainer(**{**TINY, "device": "cuda"}, data="lfw", steps=2, batch_size=8, log_every=1)
+    h = tr.fit()
+    assert tr._stepper.amp and tr._stepper.channels_last and all(np.isfinite(r["loss"]) for r in h)
+    assert next(tr.model.parameters()).is_cuda
