@@ -105,12 +105,12 @@ def get_method(name: str) -> MethodSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise AdapterError(f"unknown method {name!r}; known methods: {', '.join(sorted(_REGISTRY))}.") from None
+        raise AdapterError(f"unknown method {name!r}; known methods: {', '.join(methods())}.") from None
 
 
 def methods() -> list[str]:
-    """Names of all registered methods."""
+    """Names of the public registered methods (names starting with ``_`` are private, e.g. test doubles)."""
     from . import _load_methods
 
     _load_methods()
-    return sorted(_REGISTRY)
+    return sorted(n for n in _REGISTRY if not n.startswith("_"))

@@ -47,9 +47,22 @@ def pick_arch(method: str, arch: str) -> str:
     return arch if arch in archs else archs[0]
 
 
-def build(method: str, arch: str, size: int, device: torch.device, num_classes: int = 10):
+def stem_options(method: str, arch: str) -> tuple[tuple[str, Any], ...]:
+    """Architecture options a method fixes, so its baseline runs the very same network.
+
+    ``channel`` keeps ResNet's max-pool on 32 px inputs (as bootphon/topography does)
+    while the other methods drop it; comparing against a max-pool-free baseline would
+    time different compute, not the spatial term.
+    """
+    if method == "channel" and arch.startswith("resnet"):
+        return (("maxpool", True),)
+    return ()
+
+
+def build(method: str, arch: str, size: int, device: torch.device, num_classes: int = 10,
+          options: tuple[tuple[str, Any], ...] = ()):
     spec = adapters.get_method(method)
-    net = spec.build(arch, num_classes, image_size=size, seed=0)
+    net = spec.build(arch, num_classes, image_size=size, seed=0, **dict(options))
     net.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
     net.train()
     module = TrainModule(net)
@@ -94,31 +107,33 @@ def profile_table(step: TrainStep, x: torch.Tensor, y: torch.Tensor, rows: int =
 def bench(methods: list[str], arch: str, configs: list[tuple[int, int]], device: torch.device, steps: int,
           warmup: int, profile: bool, tdann_large: tuple[int, int] | None) -> list[dict[str, Any]]:
     """Median ms/step of baseline and each method for every (size, batch); ratio to the baseline."""
-    plan: list[tuple[str, str, int, int]] = []
+    plan: list[tuple[str, str, int, int, tuple]] = []
     for size, batch in configs:
         for m in methods:
-            plan.append((m, pick_arch(m, arch), size, batch))
+            a = pick_arch(m, arch)
+            plan.append((m, a, size, batch, stem_options(m, a)))
     if tdann_large and "tdann" in methods:
-        plan.append(("tdann", pick_arch("tdann", arch), *tdann_large))
-    # Every (arch, size, batch) gets its own baseline, measured in this run.
-    for m, a, s, b in list(plan):
-        if ("baseline", a, s, b) not in plan:
-            plan.insert(0, ("baseline", a, s, b))
+        a = pick_arch("tdann", arch)
+        plan.append(("tdann", a, *tdann_large, stem_options("tdann", a)))
+    # Every (arch, size, batch, stem) gets its own baseline, measured in this run.
+    for m, a, s, b, o in list(plan):
+        if ("baseline", a, s, b, o) not in plan:
+            plan.insert(0, ("baseline", a, s, b, o))
     rows, base = [], {}
-    for m, a, s, b in sorted(plan, key=lambda p: (p[0] != "baseline", p[2], p[3], p[0])):
+    for m, a, s, b, o in sorted(plan, key=lambda p: (p[0] != "baseline", p[2], p[3], p[0], p[4])):
         torch.manual_seed(0)
-        net, step = build(m, a, s, device)
+        net, step = build(m, a, s, device, options=o)
         x = torch.rand(b, 3, s, s, device=device)
         y = torch.randint(0, 10, (b,), device=device)
         ms = time_steps(step, x, y, steps, warmup)
         med = statistics.median(ms)
-        row = {"method": m, "arch": a, "size": s, "batch": b, "median_ms": round(med, 3),
+        row = {"method": m, "arch": a, "size": s, "batch": b, "options": dict(o), "median_ms": round(med, 3),
                "p10_ms": round(sorted(ms)[len(ms) // 10], 3), "p90_ms": round(sorted(ms)[(9 * len(ms)) // 10], 3),
                "steps": steps, "warmup": warmup,
                "spatial_layers": len(step.layer_names or [])}
         if m == "baseline":
-            base[(a, s, b)] = med
-        ref = base.get((a, s, b))
+            base[(a, s, b, o)] = med
+        ref = base.get((a, s, b, o))
         row["ratio_vs_baseline"] = round(med / ref, 3) if ref else None
         row["overhead_pct"] = round(100 * (med / ref - 1), 1) if ref else None
         if profile:

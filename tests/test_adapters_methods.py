@@ -15,7 +15,6 @@ from cortexsim.adapters.archs import build_arch, count_parameters
 from cortexsim.adapters.reset import PAPER_PARAMETERS
 from cortexsim.layout import reset_tiling_rowcol
 
-torch.set_num_threads(1)
 X = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 SMALL_TDANN = {"n_table": 32}
 

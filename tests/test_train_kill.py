@@ -20,8 +20,11 @@ ARGS = ["train", "--method", "_tiny", "--arch", "tiny", "--data", "lfw", "--step
         "--checkpoint-every", "3", "--log-every", "2", "--device", "cpu", "--seed", "2", "--no-progress"]
 
 # The child sleeps 50 ms per step so the kill lands mid-run; sleeping changes no numbers.
+# It uses the parent's intra-op thread count: CPU reductions split differently across
+# threads, and the comparison below is bit-for-bit.
 CHILD = f"""
-import sys, time
+import sys, time, torch
+torch.set_num_threads(__THREADS__)
 sys.path.insert(0, {str(HERE)!r})
 import test_trainer_tiny
 from cortexsim.adapters import trainer as T
@@ -37,7 +40,8 @@ sys.exit(main(sys.argv[1:]))
 
 def test_sigkill_mid_training_then_resume(tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, *ARGS, "--out", str(run)],
+    child = CHILD.replace("__THREADS__", str(torch.get_num_threads()))
+    proc = subprocess.Popen([sys.executable, "-c", child, *ARGS, "--out", str(run)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     last = run / "checkpoints" / "last.pt"
     deadline = time.monotonic() + 60
