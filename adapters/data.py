@@ -23,7 +23,6 @@ run would have seen, with any ``num_workers``.
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,13 +113,17 @@ def lfw(image_size: int = 32) -> ImageData:
     return ImageData(TensorImages(_to_uint8_rgb(x, image_size), labels), 2, image_size, "lfw")
 
 
-def _cifar_python(folder: Path, files: list[str], label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    # Same pickles torchvision reads; read directly so no md5 check / PIL round trip is needed.
+def _cifar_python(folder: Path, files: list[str], label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    # Same pickles torchvision reads; read directly so no md5 check / PIL round trip is needed,
+    # through the stimuli package's restricted unpickler: a data folder is untrusted input.
+    from cortexsim.stimuli.datasets import _unpickle
+
     data, labels = [], []
     for name in files:
-        with open(folder / name, "rb") as fh:
-            entry = pickle.load(fh, encoding="bytes")
-        data.append(np.asarray(entry[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        if not (folder / name).exists():
+            raise FileNotFoundError(2, "missing", str(folder / name))
+        entry = _unpickle(folder / name)
+        data.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         labels.append(np.asarray(entry[label_key], dtype=np.int64))
     return np.concatenate(data), np.concatenate(labels)
 
@@ -135,9 +138,9 @@ def _cifar_binary(folder: Path, files: list[str], n_label_bytes: int) -> tuple[n
 def _find_cifar(root: Path, train: bool) -> ImageData | None:
     variants: list[tuple[str, str, int, Callable[[Path], tuple[np.ndarray, np.ndarray]]]] = [
         ("cifar-10-batches-py", "cifar10", 10,
-         lambda f: _cifar_python(f, [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"], b"labels")),
+         lambda f: _cifar_python(f, [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"], "labels")),
         ("cifar-100-python", "cifar100", 100,
-         lambda f: _cifar_python(f, ["train" if train else "test"], b"fine_labels")),
+         lambda f: _cifar_python(f, ["train" if train else "test"], "fine_labels")),
         ("cifar-10-batches-bin", "cifar10", 10,
          lambda f: _cifar_binary(f, [f"data_batch_{i}.bin" for i in range(1, 6)] if train else ["test_batch.bin"], 1)),
         ("cifar-100-binary", "cifar100", 100,

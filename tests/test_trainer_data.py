@@ -4,6 +4,8 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -170,3 +172,23 @@ def test_nt_xent_matches_loop_reference_and_hand_value():
     assert nt_xent(e, e, tau).item() == pytest.approx(-np.log(np.exp(2) / (np.exp(2) + 2)), rel=1e-6)
     with pytest.raises(ValueError, match="temperature must be > 0"):
         nt_xent(z1, z2, 0.0)
+
+
+def test_cifar_folder_with_a_malicious_pickle_is_refused(tmp_path):
+    """Training data folders are untrusted: a pickle that would run code must not be loaded."""
+    import pickle
+
+    from cortexsim.adapters.data import load_dataset
+    from cortexsim.errors import StimulusError
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)]:
+        (folder / name).write_bytes(pickle.dumps({"data": Evil(), "labels": [0]}))
+    with pytest.raises(StimulusError, match="refusing to unpickle"):
+        load_dataset(tmp_path)
+    assert not (tmp_path / "pwned").exists()
