@@ -114,17 +114,26 @@ def test_bad_input_errors(domain_sheet, call, exc, match):
         call(domain_sheet)
 
 
-def test_constant_units_raise_or_nan(domain_sheet):
+def test_constant_units_nan_by_default_or_raise(domain_sheet):
     r = domain_sheet["responses"].values.copy()
     r[:, 3] = 0.0  # a dead unit
     ds = _sheet(r, {"domain": DOMAINS})
-    with pytest.raises(cx.SheetError, match=r"undefined .*1 units \(unit_id \[3\]\).*undefined='nan'"):
-        analysis.dprime(ds, target="faces")
-    with pytest.raises(cx.SheetError, match="undefined"):
-        analysis.tstat(ds, target="faces")
-    d = analysis.dprime(ds, target="faces", undefined="nan")
+    with pytest.warns(RuntimeWarning, match=r"undefined \(zero variance\) for 1 of"):
+        d = analysis.dprime(ds, target="faces")
     assert np.isnan(d.values[3]) and np.isfinite(np.delete(d.values, 3)).all()
-    assert analysis.preference_map(ds, undefined="nan").values[3] == "none"
+    with pytest.raises(cx.SheetError, match=r"undefined .*1 units \(unit_id \[3\]\)"):
+        analysis.dprime(ds, target="faces", undefined="raise")
+    with pytest.raises(cx.SheetError, match="undefined"):
+        analysis.tstat(ds, target="faces", undefined="raise")
+    with pytest.warns(RuntimeWarning):
+        assert analysis.preference_map(ds).values[3] == "none"
+
+
+def test_constant_sheet_always_raises(domain_sheet):
+    ds = _sheet(np.ones_like(domain_sheet["responses"].values), {"domain": DOMAINS})
+    for undefined in ("nan", "raise"):
+        with pytest.raises(cx.SheetError, match="undefined for every unit.*constant"):
+            analysis.dprime(ds, target="faces", undefined=undefined)
 
 
 def test_single_stimulus_category_raises():

@@ -69,7 +69,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--connectivity", type=int, choices=(4, 8), default=4, help="grid adjacency of clustering components")
     p.add_argument("--radius-mm", type=float, default=None, help="neighbour radius (mm) for irregular sheets")
     p.add_argument("--k", type=int, default=None, help="k nearest neighbours for irregular sheets (default 8)")
-    p.add_argument("--undefined", choices=("raise", "nan"), default="raise",
+    p.add_argument("--undefined", choices=("raise", "nan"), default="nan",
                    help="d′/t of constant (dead) units: stop with an error, or NaN")
     p.add_argument("--formats", default="png,svg", help="figure formats (default: %(default)s); '' for none")
     p.add_argument("--out", required=True, help="output folder")

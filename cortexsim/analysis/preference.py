@@ -68,7 +68,7 @@ def preference_map(
     stat: str = "dprime",
     none: str = NONE,
     ddof: int = 1,
-    undefined: str = "raise",
+    undefined: str = "nan",
     moments: GroupMoments | None = None,
 ) -> xr.DataArray:
     """Each unit's preferred category (``by``), or ``none`` below threshold.
@@ -152,7 +152,7 @@ def number_map(
     threshold: float | None = 2.0,
     *,
     ddof: int = 1,
-    undefined: str = "raise",
+    undefined: str = "nan",
     moments: GroupMoments | None = None,
 ) -> xr.Dataset:
     """Preferred numerosity, tuning width and selectivity of every unit.

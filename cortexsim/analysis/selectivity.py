@@ -17,6 +17,8 @@ units or stimuli. Results keep the Sheet's unit coords.
 """
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,10 +99,25 @@ def _contrast(
     else:
         den = np.sqrt((va + vb) / 2.0)
     bad = ~(den > 0)
+    stat_name = "d′" if stat == "dprime" else "t"
+    if bad.all(axis=1).any():
+        # Every unit constant: nothing to measure, whatever `undefined` says.
+        raise SheetError(
+            f"{stat_name} is undefined for every unit in contrast {names[int(np.argmax(bad.all(axis=1)))]!r}: "
+            f"the responses are constant. Check the recording (a dead layer? constant stimuli?)."
+        )
+    if bad.any() and undefined == "nan":
+        # Dead ReLU units are normal in real networks: NaN for them, and say how many.
+        warnings.warn(
+            f"{stat_name} is undefined (zero variance) for {int(bad.any(axis=0).sum())} of {bad.shape[1]} units "
+            f"(e.g. dead ReLU units); they get NaN. Pass undefined='raise' to stop instead.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
     if bad.any() and undefined == "raise":
         k, u = np.nonzero(bad)
         raise SheetError(
-            f"{'d′' if stat == 'dprime' else 't'} is undefined (zero variance on both sides, e.g. constant or "
+            f"{stat_name} is undefined (zero variance on both sides, e.g. constant or "
             f"dead units) for {int(bad.any(axis=0).sum())} units (unit_id {ids[np.unique(u)][:8].tolist()}"
             f"{'...' if len(np.unique(u)) > 8 else ''}) in contrast {names[k[0]]!r}. Pass undefined='nan' "
             f"to get NaN for them, or drop those units."
@@ -148,7 +165,7 @@ def dprime(
     reference: Sequence[Any] | Any | None = None,
     *,
     ddof: int = 1,
-    undefined: str = "raise",
+    undefined: str = "nan",
     moments: GroupMoments | None = None,
 ) -> xr.DataArray:
     """d′ of every unit for ``target`` against ``reference``.
@@ -168,8 +185,10 @@ def dprime(
     ddof : int
         Delta degrees of freedom of σ².
     undefined : {"raise", "nan"}
-        What to do where σ_a² + σ_b² = 0 (constant or dead units): raise a
-        :class:`~cortexsim.SheetError` naming them (default) or return NaN there.
+        What to do where σ_a² + σ_b² = 0 (constant or dead units): NaN there with a
+        ``RuntimeWarning`` giving the count (default — dead ReLU units are normal in
+        real networks), or raise a :class:`~cortexsim.SheetError` naming them. A
+        contrast where *every* unit is constant always raises.
     moments : GroupMoments, optional
         Precomputed ``group_moments(ds, by)`` to skip the pass over ``responses``.
 
@@ -192,7 +211,7 @@ def tstat(
     target: Any = None,
     reference: Sequence[Any] | Any | None = None,
     *,
-    undefined: str = "raise",
+    undefined: str = "nan",
     moments: GroupMoments | None = None,
 ) -> xr.DataArray:
     """Welch t of every unit for ``target`` against ``reference``.
@@ -210,7 +229,7 @@ def selectivity(
     *,
     stat: str = "dprime",
     ddof: int = 1,
-    undefined: str = "raise",
+    undefined: str = "nan",
     moments: GroupMoments | None = None,
 ) -> xr.DataArray:
     """d′ (or Welch t) of every category against the rest, for every unit at once.
