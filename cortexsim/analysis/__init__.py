@@ -12,15 +12,13 @@ and returns labelled xarray objects; per-unit results keep the unit coords
 >>> G = analysis.neighbour_graph(ds, values=pref)                  # networkx.Graph
 >>> ori = analysis.orientation_map(gratings_ds)                    # preferred orientation, CV, OSI
 
-The spatial-statistics, representation and robustness analyses (smoothness,
-Moran's I, pinwheels, patches, RSA, entropy, robustness) are imported lazily on
-first use, so ``import cortexsim.analysis`` stays light (no torch).
+The representation and robustness analyses (RSA, entropy, PoZ, expert units,
+tuning curves, weight/input noise, pruning) are imported on first use, so
+``import cortexsim.analysis`` stays light (no torch).
 """
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import warnings
 
 from ._common import GroupMoments, group_moments
 from .clustering import clustering_index, preference_codes, topography_index
@@ -37,13 +35,13 @@ from .graphs import (
 from .preference import half_max_width, number_map, orientation_map, preference_from_selectivity, preference_map
 from .selectivity import dprime, selectivity, tstat
 
-#: Public names defined in the lazily imported modules: name -> module.
+# Function names shadow their submodules here (``analysis.smoothness`` is the function).
+from .patches import patches, patches_by_category
+from .pinwheels import pinwheels
+from .smoothness import morans_i, smoothness
+
+#: Names imported on first use (their modules pull in torch): name -> module.
 _LAZY: dict[str, str] = {
-    "smoothness": "smoothness",
-    "morans_i": "smoothness",
-    "pinwheels": "pinwheels",
-    "patches": "patches",
-    "patches_by_category": "patches",
     "rdm": "representation",
     "compare_rdms": "representation",
     "entropy": "representation",
@@ -56,43 +54,15 @@ _LAZY: dict[str, str] = {
 }
 
 
-def _import_light(module: str) -> None:
-    """Import a light part-2 module now if it exists, binding its functions over the submodule attribute.
-
-    ``smoothness``, ``pinwheels`` and ``patches`` are both module and function
-    names: importing the submodule would bind the *module* to the package
-    attribute, so the functions are bound explicitly after it.
-    """
-    if importlib.util.find_spec(f"{__name__}.{module}") is None:
-        return  # not written yet: the name stays unavailable (see `available`)
-    try:
-        mod = importlib.import_module(f"{__name__}.{module}")
-    except ImportError as exc:  # a half-finished module must not break the package
-        warnings.warn(f"{__name__}.{module} could not be imported: {exc}", RuntimeWarning, stacklevel=2)
-        return
-    for name, where in _LAZY.items():
-        if where == module and hasattr(mod, name):
-            globals()[name] = getattr(mod, name)
-
-
-for _module in ("smoothness", "pinwheels", "patches"):
-    _import_light(_module)
-
-
 def available(name: str) -> bool:
-    """True when the analysis ``name`` can be used (its module is installed)."""
-    if name in globals():
-        return True
-    module = _LAZY.get(name)
-    return module is not None and importlib.util.find_spec(f"{__name__}.{module}") is not None
+    """True when ``name`` is an analysis of this package."""
+    return name in globals() or name in _LAZY
 
 
 def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if importlib.util.find_spec(f"{__name__}.{module}") is None:
-        raise AttributeError(f"{__name__}.{name} is not available: module {__name__}.{module} is not installed.")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
@@ -129,5 +99,10 @@ __all__ = [
     "topography_index",
     "tstat",
     "write_graphml",
+    "morans_i",
+    "patches",
+    "patches_by_category",
+    "pinwheels",
+    "smoothness",
     *_LAZY,
 ]
