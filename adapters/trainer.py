@@ -162,7 +162,8 @@ class Trainer:
         None: the method's default, else 128
     lr, optimizer, weight_decay, momentum, scheduler, warmup_fraction : None takes the method's
         ``defaults``, else SGD (momentum 0.9, weight decay 5e-4, lr 0.1) with a cosine schedule over
-        all steps; Adam/AdamW: lr 1e-3, constant. ``warmup_fraction`` of the steps warm up linearly.
+        all steps; Adam/AdamW: lr 1e-3, constant. A default SGD lr is scaled linearly by
+        global batch / the method's default batch size. ``warmup_fraction`` of the steps warm up linearly.
     task : ``"supervised"`` or ``"simclr"`` (two views, projection head, NT-Xent with ``temperature``)
     device : ``"auto"`` (CUDA if present), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
     amp : bf16 autocast (CUDA only; ignored on CPU)
@@ -270,6 +271,11 @@ class Trainer:
         if sched not in SCHEDULERS:
             raise AdapterError(f"scheduler must be one of {SCHEDULERS}; got {sched!r}.")
         lr = self.lr if self.lr is not None else spec.defaults.get("lr", 0.1 if opt == "sgd" else 1e-3)
+        ref_batch = spec.defaults.get("batch_size")
+        if self.lr is None and opt == "sgd" and ref_batch:
+            # The paper's SGD lr belongs to its batch size: scale linearly with the global batch
+            # (Goyal et al. 2017), or lr 0.1 at batch 32 diverges in the first steps.
+            lr = lr * self._batch * int(os.environ.get("WORLD_SIZE", 1)) / ref_batch
         if not (isinstance(lr, (int, float)) and lr > 0):
             raise AdapterError(f"lr must be a number > 0; got {lr!r}.")
         if not self.temperature > 0:

@@ -24,7 +24,7 @@ def _train(out: Path, steps: int, device: str, seed: int, image_size: int, lam: 
     from .adapters.trainer import Trainer
 
     trainer = Trainer(
-        method="channel", arch="resnet18", layout="grid2d", lam=lam, data="lfw", steps=steps,
+        method="channel", arch="resnet18", layout="grid2d", lam=lam, data="lfw", steps=steps, lr=0.01,
         batch_size=32, image_size=image_size, device=device, seed=seed, out=out / "run",
         checkpoint_every=max(50, steps), progress=True,
     )
