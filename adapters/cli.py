@@ -22,7 +22,8 @@ _ARG_TO_PARAM = {
     "steps": "steps", "batch_size": "batch_size", "lr": "lr", "optimizer": "optimizer", "task": "task",
     "device": "device", "amp": "amp", "compile": "compile", "seed": "seed", "checkpoint_every": "checkpoint_every",
     "keep_last": "keep_last", "log_every": "log_every", "num_workers": "num_workers", "image_size": "image_size",
-    "layers": "layers",
+    "layers": "layers", "swapopt": "swapopt", "swapopt_images": "swapopt_images",
+    "swapopt_reference": "swapopt_reference",
 }
 
 
@@ -49,6 +50,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--layers", nargs="+", help="layers to regularise (default: the method's)")
     p.add_argument("--task", choices=("supervised", "simclr"), help="default: the method's, else supervised")
     p.add_argument("--image-size", dest="image_size", type=int, help="input side in px (default 32 / 224)")
+    p.add_argument("--swapopt", type=int, help="tdann: swap-optimisation rounds of unit positions before training "
+                   "(TDANN's position pre-optimisation; default 0 = off)")
+    p.add_argument("--swapopt-images", dest="swapopt_images", type=int, help="training images driving the swaps (512)")
+    p.add_argument("--swapopt-reference", dest="swapopt_reference",
+                   help="run folder of a trained network whose responses drive the swaps (default: the initial net)")
     p.add_argument("--out", required=True, help="run folder (RUN_DIR)")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
     p.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, help="checkpoint every N steps")

@@ -23,6 +23,16 @@ centre unit; K is the 5th percentile of the per-centre unit counts capped at
 ``neighbourhood_size`` (TDANN keeps 95 % of neighbourhoods and at most 500 units),
 and the 5 % of centres with fewer units are dropped.
 
+Position pre-optimisation
+-------------------------
+TDANN starts training from positions swap-optimised on a network's responses
+(nearby units already correlate). :meth:`TDANNNet.optimize_positions` does this
+with :func:`cortexsim.swapopt.swap_optimize` per layer (units move only within a
+local neighbourhood, so retinotopy is kept); ``Trainer(swapopt=N,
+swapopt_reference=RUN_DIR)`` / ``cortexsim train --swapopt N`` run it before the
+first step. Positions and neighbourhood tables are persistent buffers, so they
+are saved in checkpoints and ``model.pt`` and reach ``export_cortex``.
+
 Defaults per layer (TDANN's ResNet-18 area mapping, ``spacetorch``):
 
 ==========  ======  ============  ===================  =====================
@@ -44,6 +54,7 @@ layer-1 "retina" sheet is 10 mm. Override with ``sheet_mm`` / ``neighbourhood_mm
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -173,14 +184,95 @@ class TDANNNet(HookedNet):
         super().__init__(net, capture=layers, head=head)
         self.alpha, self.variant, self.per_step = alpha, variant, per_step
         self.layer_names = list(layers)
+        self.register_load_state_dict_post_hook(TDANNNet._sync_placements)
 
     def set_neighbourhoods(self, name: str, positions: np.ndarray, table: np.ndarray) -> None:
         i = self.layer_names.index(name)
         k = table.shape[1]
         iu, ju = np.triu_indices(k, 1)
-        self.register_buffer(f"pos_{i}", torch.as_tensor(positions, dtype=torch.float32), persistent=False)
-        self.register_buffer(f"nbr_{i}", torch.as_tensor(table), persistent=False)
+        # Positions and neighbourhoods are persistent: swap-optimised positions
+        # (:meth:`optimize_positions`) travel with checkpoints and model.pt.
+        self.register_buffer(f"pos_{i}", torch.as_tensor(positions, dtype=torch.float32))
+        self.register_buffer(f"nbr_{i}", torch.as_tensor(table))
         self.register_buffer(f"pairs_{i}", torch.as_tensor(iu * k + ju, dtype=torch.long), persistent=False)
+
+    def _sync_placements(self, *_: Any) -> None:
+        """Copy the position buffers into ``self.placements`` (what ``export_cortex`` records)."""
+        for i, name in enumerate(self.layer_names):
+            key = PREFIX + name
+            if key in self.placements:
+                pos = getattr(self, f"pos_{i}").detach().cpu().numpy().astype(np.float64)
+                if not np.allclose(pos, self.placements[key].positions, rtol=0, atol=1e-5):
+                    self.placements[key] = dataclasses.replace(self.placements[key], positions=pos)
+
+    @torch.no_grad()
+    def optimize_positions(
+        self,
+        images: torch.Tensor,
+        *,
+        reference: nn.Module | None = None,
+        iterations: int = 200,
+        neighbourhood: int = 32,
+        batch: int = 64,
+        batch_size: int = 64,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> dict[str, dict[str, float]]:
+        """TDANN position pre-optimisation: swap units inside neighbourhoods so nearby units correlate.
+
+        TDANN initialises unit positions from the responses of a network trained
+        without the spatial loss, then trains with those positions fixed. Each
+        layer's units are permuted over its own retinotopic slots with
+        :func:`cortexsim.swapopt.swap_optimize` (a unit only moves within a local
+        neighbourhood, so retinotopy is kept); the neighbourhood table follows
+        the units, and :attr:`placements` are updated so ``export_cortex`` records
+        the new positions. Call it before training (the :class:`Trainer` does so
+        with ``swapopt=N``).
+
+        Parameters
+        ----------
+        images : (N, C, H, W) float tensor
+            Stimuli whose responses define the correlations (e.g. a few hundred
+            training images).
+        reference : nn.Module, optional
+            Network giving the responses, with the same regularised module names
+            (``"layer2.0"`` or ``"net.layer2.0"``), e.g. a trained baseline ResNet-18.
+            Default: this network as it is now.
+        iterations, neighbourhood, batch, seed : see :func:`~cortexsim.swapopt.swap_optimize`
+        batch_size : images per forward pass
+        progress : tqdm bars
+
+        Returns
+        -------
+        dict layer -> ``{"loss_before", "loss_after"}``: this method's spatial loss
+        (SL_Rel / SL_Abs) of the reference responses over (up to) 128 table
+        neighbourhoods, at the old and the new positions.
+        """
+        from cortexsim.swapopt import swap_optimize
+
+        if images.ndim != 4 or not torch.is_floating_point(images):
+            raise AdapterError(f"images must be a float (N, C, H, W) tensor; got {tuple(images.shape)} {images.dtype}.")
+        if len(images) < 3:
+            raise AdapterError(f"need at least 3 images to correlate responses; got {len(images)}.")
+        responses = _layer_responses(reference if reference is not None else self, self.layer_names, images, batch_size)
+        report = {}
+        for i, name in enumerate(self.layer_names):
+            pos_t, table = getattr(self, f"pos_{i}"), getattr(self, f"nbr_{i}")
+            resp = responses[name].to(pos_t.device)
+            if resp.shape[1] != len(pos_t):
+                raise AdapterError(f"reference layer {name!r} has {resp.shape[1]} units; this network has {len(pos_t)}.")
+            rows, pairs = table[: min(len(table), 128)], getattr(self, f"pairs_{i}")
+            before = spatial_correlation_loss(resp, pos_t, rows, pairs, self.variant)
+            perm = swap_optimize(resp, pos_t.cpu().numpy(), neighbourhood=neighbourhood, iterations=iterations,
+                                 batch=batch, seed=seed + i, device=pos_t.device, progress=progress)
+            perm_t = torch.as_tensor(perm, device=pos_t.device)
+            inv = torch.argsort(perm_t)  # slot -> unit now sitting there
+            pos_t.copy_(pos_t[perm_t].clone())
+            table.copy_(inv[table].sort(dim=1).values)  # each row keeps its cortical disc, now with the units in it
+            after = spatial_correlation_loss(resp, pos_t, table[: len(rows)], pairs, self.variant)
+            report[name] = {"loss_before": float(before), "loss_after": float(after)}
+        self._sync_placements()
+        return report
 
     def spatial_loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """α · Σ_l SL_l over the layers, with ``per_step`` random neighbourhoods per layer."""
@@ -193,6 +285,34 @@ class TDANNNet(HookedNet):
             )
         total = self.alpha * torch.stack(list(per_layer.values())).sum()
         return total, per_layer
+
+
+def _layer_responses(model: nn.Module, names: list[str], images: torch.Tensor, batch_size: int) -> dict[str, torch.Tensor]:
+    """Flattened outputs (N, U) float32 of ``model``'s modules ``names`` (or ``net.<name>``) on ``images``."""
+    modules = {}
+    for name in names:
+        for candidate in (name, PREFIX + name):
+            try:
+                modules[name] = model.get_submodule(candidate)
+                break
+            except AttributeError:
+                continue
+        else:
+            raise AdapterError(f"reference network has no module {name!r} (nor {PREFIX + name!r}).")
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    hooks = [m.register_forward_hook(lambda _m, _a, y, n=n: out[n].append(y.detach().flatten(1).float().cpu()))
+             for n, m in modules.items()]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()  # BN running statistics, no dropout: probing leaves no trace
+    try:
+        for start in range(0, len(images), batch_size):
+            model(images[start : start + batch_size].to(device))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return {n: torch.cat(v) for n, v in out.items()}
 
 
 def _per_layer(value: float | dict[str, float] | None, layer: str, default: float, what: str) -> float:

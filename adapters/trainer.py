@@ -60,10 +60,11 @@ CONFIG_KEYS = (
     "method", "arch", "layout", "lam", "data", "epochs", "steps", "batch_size", "lr", "optimizer",
     "weight_decay", "momentum", "scheduler", "warmup_fraction", "task", "temperature", "device", "amp", "compile", "seed",
     "checkpoint_every", "keep_last", "log_every", "num_workers", "image_size", "layers", "method_kwargs",
-    "deterministic", "find_unused_parameters",
+    "deterministic", "find_unused_parameters", "swapopt", "swapopt_images", "swapopt_reference",
 )
 #: Config keys that must not change when a run is resumed.
-_RESUME_FIXED = ("method", "arch", "layout", "lam", "data", "batch_size", "task", "seed", "layers", "image_size")
+_RESUME_FIXED = ("method", "arch", "layout", "lam", "data", "batch_size", "task", "seed", "layers", "image_size",
+                 "swapopt", "swapopt_images", "swapopt_reference")
 
 
 class TrainModule(nn.Module):
@@ -178,6 +179,11 @@ class Trainer:
     method_kwargs : extra keyword arguments for the method's ``build``
     deterministic : ``torch.use_deterministic_algorithms`` and no cuDNN autotuning (CUDA)
     find_unused_parameters : DDP flag (None: the method's default, else False)
+    swapopt : TDANN position pre-optimisation before the first step: swap-optimisation rounds
+        (:meth:`~cortexsim.adapters.tdann.TDANNNet.optimize_positions`; 0 = off; TDANN only)
+    swapopt_images : training images whose responses drive the swaps
+    swapopt_reference : run folder of a trained network (e.g. a baseline ResNet-18) whose responses
+        drive the swaps, as in TDANN; None: the network's own initial responses
     resume : continue from ``out``'s last checkpoint if there is one
     progress : tqdm progress bar (rank 0)
     """
@@ -193,6 +199,7 @@ class Trainer:
                  log_every: int = 10, num_workers: int = 0, image_size: int | None = None,
                  layers: Sequence[str] | None = None, method_kwargs: dict[str, Any] | None = None,
                  deterministic: bool = False, find_unused_parameters: bool | None = None,
+                 swapopt: int = 0, swapopt_images: int = 512, swapopt_reference: str | os.PathLike | None = None,
                  resume: bool = False, progress: bool = True) -> None:
         self.method, self.arch, self.layout, self.lam, self.data = method, arch, layout, lam, data
         self.epochs, self.steps, self.batch_size, self.lr = epochs, steps, batch_size, lr
@@ -203,6 +210,8 @@ class Trainer:
         self.log_every, self.num_workers, self.image_size, self.layers = log_every, num_workers, image_size, layers
         self.method_kwargs, self.deterministic = method_kwargs, deterministic
         self.find_unused_parameters, self.resume_run, self.progress = find_unused_parameters, resume, progress
+        self.swapopt, self.swapopt_images = swapopt, swapopt_images
+        self.swapopt_reference = None if swapopt_reference is None else str(swapopt_reference)
         self._ready = False
 
     # ------------------------------------------------------------------ construction helpers
@@ -244,6 +253,11 @@ class Trainer:
         if lam is not None and (isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0
                                 or not math.isfinite(lam)):
             raise AdapterError(f"lam (the spatial-loss weight λ) must be a finite number ≥ 0; got {lam!r}.")
+        _positive_int("swapopt_images", self.swapopt_images, allow_none=False)
+        if isinstance(self.swapopt, bool) or not isinstance(self.swapopt, int) or self.swapopt < 0:
+            raise AdapterError(f"swapopt (swap-optimisation rounds) must be an integer ≥ 0; got {self.swapopt!r}.")
+        if (self.swapopt or self.swapopt_reference) and spec.name != "tdann":
+            raise AdapterError(f"swapopt pre-optimises TDANN positions; method {self.method!r} has none to swap.")
         for name in ("epochs", "steps", "batch_size", "log_every", "checkpoint_every", "keep_last", "image_size"):
             _positive_int(name, getattr(self, name), allow_none=name in ("epochs", "steps", "batch_size",
                                                                       "checkpoint_every", "image_size"))
@@ -388,8 +402,19 @@ class Trainer:
         self._ready = True
         if self.resume_run:
             self._load_latest()
+        if self.swapopt and self.step_ == 0:  # a resumed run has its positions in the checkpoint
+            self._swap_positions()
         if self.out is not None and self.rank_ == 0:
             self._write_config()
+
+    def _swap_positions(self) -> None:
+        n = min(self.swapopt_images, len(self._dataset))
+        xs = [self._dataset[i][0] for i in range(n)]  # seeded augmentation; restores the global RNG
+        images = torch.stack([x[0] if self._task == "simclr" else x for x in xs])
+        reference = None if self.swapopt_reference is None else load_trained(self.swapopt_reference, self.device_)
+        report = self._net.optimize_positions(images, reference=reference, iterations=self.swapopt,
+                                              seed=self.seed, progress=self.progress and self.rank_ == 0)
+        self._resolved["swapopt_report"] = report
 
     def _feature_dim(self, size: int) -> int:
         # Eval mode: no BN statistics update and no dropout draw, so probing leaves no trace.

@@ -30,10 +30,10 @@ from tqdm.auto import trange
 from .errors import LayoutError
 
 
-def _correlation(responses: torch.Tensor) -> torch.Tensor:
+def _unit_norm_columns(responses: torch.Tensor) -> torch.Tensor:
+    """Centre and L2-normalise each unit's column, so z[:, i] · z[:, j] is Pearson r_ij."""
     z = responses - responses.mean(dim=0, keepdim=True)
-    z = z / z.norm(dim=0, keepdim=True).clamp_min(1e-12)
-    return z.T @ z
+    return z / z.norm(dim=0, keepdim=True).clamp_min(1e-12)
 
 
 def local_correlation(responses: np.ndarray, positions: np.ndarray, radius_mm: float) -> float:
@@ -115,7 +115,9 @@ def swap_optimize(
         raise LayoutError(f"neighbourhood must hold at least 2 units; got {k}.")
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    corr = _correlation(resp.to(dev))                                    # (n, n), fixed: units keep their tuning
+    # Correlations are computed per sampled neighbourhood from the normalised responses
+    # (n_stimuli × n_units), never as an n × n matrix: TDANN layers hold 10^5 units.
+    z = _unit_norm_columns(resp.to(dev))
     _, nbrs = cKDTree(pos).query(pos, k=k)                              # slots near each slot
     nbrs = torch.as_tensor(np.asarray(nbrs).reshape(n, k), device=dev)
     slot_pos = torch.as_tensor(pos, dtype=torch.float32, device=dev)
@@ -125,7 +127,9 @@ def swap_optimize(
         centres = torch.randint(0, n, (batch,), generator=gen).to(dev)
         slots = nbrs[centres]                                           # (B, K) slots
         units = unit_at[slots]                                          # (B, K) units in them
-        c = corr[units[:, :, None], units[:, None, :]]                  # (B, K, K)
+        zu = z[:, units]                                                # (S, B, K)
+        c = torch.einsum("sbk,sbl->bkl", zu, zu)                        # (B, K, K) Pearson r
+        c.diagonal(dim1=1, dim2=2).fill_(1.0)                           # dead units: r_ii = 1 still
         p = slot_pos[slots]
         d = torch.cdist(p, p)                                           # (B, K, K) mm
         flat = swap_gains(c, d)[:, iu[0], iu[1]]                                   # (B, K(K-1)/2)

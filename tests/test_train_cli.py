@@ -34,6 +34,11 @@ def test_parser_maps_flags_to_trainer_arguments(tmp_path):
     assert (tr.method, tr.lam, tr.layout, tr.amp, tr.seed, tr.steps, tr.layers, tr.task) == (
         "_tiny", 0.25, "circle", False, 7, 3, ["net.conv2"], "simclr")
     assert tr.lr is None and tr.compile is False and tr.batch_size == 8  # unset flags keep Trainer defaults
+    assert (tr.swapopt, tr.swapopt_images, tr.swapopt_reference) == (0, 512, None)
+    args = _parse(BASE + ["--steps", "1", "--out", str(tmp_path), "--swapopt", "50", "--swapopt-images", "64",
+                          "--swapopt-reference", str(tmp_path / "ref")])
+    tr = cli.trainer_from_args(args)
+    assert (tr.swapopt, tr.swapopt_images, tr.swapopt_reference) == (50, 64, str(tmp_path / "ref"))
 
 
 def test_train_then_resume_from_the_command_line(tmp_path, capsys):

@@ -1,0 +1,90 @@
+"""TDANN position pre-optimisation wired into the adapter and the trainer."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cortexsim.adapters import AdapterError, get_method
+from cortexsim.adapters.hooks import PREFIX
+from cortexsim.adapters.trainer import Trainer, load_trained
+
+LAYERS = ["layer3.1", "layer4.1"]
+X = torch.rand(48, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+
+
+def _tdann(seed: int = 0):
+    return get_method("tdann").build("resnet18", 10, seed=seed, image_size=32, n_table=48, layers=LAYERS)
+
+
+def _state(net):
+    return {n: (getattr(net, f"pos_{i}").clone(), getattr(net, f"nbr_{i}").clone()) for i, n in enumerate(LAYERS)}
+
+
+def test_swaps_lower_the_spatial_loss_and_permute_units_over_the_same_slots():
+    net = _tdann()
+    before = _state(net)
+    report = net.optimize_positions(X, iterations=60, seed=0)
+    after = _state(net)
+    for i, name in enumerate(LAYERS):
+        assert report[name]["loss_after"] < report[name]["loss_before"] - 0.005
+        (p0, t0), (p1, t1) = before[name], after[name]
+        assert not torch.equal(p0, p1)  # something moved
+        # Same slots, reassigned: the sorted set of positions is unchanged.
+        key = lambda p: p[np.lexsort(p.numpy().T[::-1])]  # noqa: E731
+        torch.testing.assert_close(key(p0), key(p1), rtol=0, atol=0)
+        # Each neighbourhood row keeps its cortical disc: the slots its units occupy are the same.
+        slots0 = key(p0[t0].reshape(-1, 2))
+        slots1 = key(p1[t1].reshape(-1, 2))
+        torch.testing.assert_close(slots0, slots1, rtol=0, atol=0)
+        # The placement (what export_cortex records) follows the buffers; row/col/channel do not move.
+        pl = net.placements[PREFIX + name]
+        np.testing.assert_allclose(pl.positions, p1.numpy(), atol=1e-6)
+
+
+def test_swapped_positions_survive_a_state_dict_round_trip_and_reach_the_sheet():
+    net = _tdann()
+    net.optimize_positions(X, iterations=30)
+    fresh = _tdann()
+    assert not torch.equal(fresh.pos_0, net.pos_0)
+    fresh.load_state_dict(net.state_dict())
+    torch.testing.assert_close(fresh.pos_0, net.pos_0, rtol=0, atol=0)
+    torch.testing.assert_close(fresh.nbr_1, net.nbr_1, rtol=0, atol=0)
+    ds = fresh.export_cortex(areas={"IT": PREFIX + "layer4.1"}).record(X[:4], batch_size=4)
+    np.testing.assert_allclose(np.c_[ds.x_mm, ds.y_mm], net.pos_1.numpy(), atol=1e-5)
+
+
+def test_reference_network_drives_the_swaps_and_must_match_unit_counts():
+    import torchvision
+
+    net = _tdann()
+    ref = get_method("baseline").build("resnet18", 10, seed=5)  # same CIFAR stem: same unit counts
+    report = net.optimize_positions(X, reference=ref, iterations=30)
+    assert set(report) == set(LAYERS)
+    with pytest.raises(AdapterError, match="has 1024 units; this network has 16384"):
+        _tdann().optimize_positions(X, reference=torchvision.models.resnet18(num_classes=10), iterations=2)
+    with pytest.raises(AdapterError, match="float"):
+        net.optimize_positions(torch.zeros(8, 3, 32, 32, dtype=torch.uint8))
+
+
+def test_trainer_swapopt_runs_once_and_positions_reach_model_pt(tmp_path):
+    kw = dict(method="tdann", arch="resnet18", data="digits", steps=2, batch_size=8, device="cpu", progress=False,
+              layers=LAYERS, method_kwargs={"n_table": 32}, swapopt=20, swapopt_images=32)
+    untouched = Trainer(**{**kw, "swapopt": 0}).model
+    tr = Trainer(**kw, out=tmp_path / "run", checkpoint_every=1)
+    tr.fit()
+    assert not torch.equal(tr.model.pos_0, untouched.pos_0)
+    assert tr._resolved["swapopt_report"]["layer3.1"]["loss_after"] < tr._resolved["swapopt_report"]["layer3.1"]["loss_before"]
+    trained = load_trained(tmp_path / "run")
+    torch.testing.assert_close(trained.pos_0, tr.model.pos_0, rtol=0, atol=0)
+    # Resuming keeps the checkpoint's positions rather than swapping again.
+    resumed = Trainer.resume(tmp_path / "run", steps=3)
+    resumed.setup()
+    torch.testing.assert_close(resumed.model.pos_0, tr.model.pos_0, rtol=0, atol=0)
+
+
+def test_swapopt_is_refused_for_methods_without_unit_positions():
+    with pytest.raises(AdapterError, match="swapopt"):
+        Trainer(method="channel", data="digits", steps=1, swapopt=5).setup()
+    with pytest.raises(AdapterError, match="swapopt"):
+        Trainer(method="tdann", data="digits", steps=1, swapopt=-1).setup()
