@@ -148,13 +148,13 @@ def bench(methods: list[str], arch: str, configs: list[tuple[int, int]], device:
 
 
 def curves(methods: list[str], arch: str, data: str, steps: int, batch: int, device: str,
-           log_every: int, out: Path, tag: str) -> dict[str, Any]:
+           log_every: int, out: Path, tag: str, lr: float | None = None) -> dict[str, Any]:
     """Train each method ``steps`` steps on ``data``; task and spatial loss curves (JSON + PNG per method)."""
     result = {}
     for m in methods:
         a = pick_arch(m, arch)
         tr = Trainer(method=m, arch=a, data=data, steps=steps, batch_size=batch, device=device,
-                     log_every=log_every, progress=True)
+                     log_every=log_every, progress=True, lr=lr)
         hist = tr.fit()
         result[m] = {"arch": a, "history": hist}
         plot_curves(hist, out / f"train_curves_{tag}_{m}.png", title=f"{m} / {a} on {data}")
@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--curve-steps", type=int, default=300)
     p.add_argument("--data", default="digits", help="data for --curves (digits | lfw | CIFAR folder)")
     p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--lr", type=float, default=None,
+                   help="--curves: one lr for every method (default: each method's, scaled to the batch)")
     p.add_argument("--results-dir", default=str(RESULTS))
     args = p.parse_args(argv)
 
@@ -199,11 +201,12 @@ def main(argv: list[str] | None = None) -> int:
             "torch": torch.__version__, "date": dt.datetime.now().isoformat(timespec="seconds"),
             "python": sys.version.split()[0], "amp_bf16": cuda, "channels_last": cuda}
     if args.curves:
+        name = f"{tag}_{date}" + ("" if args.lr is None else f"_lr{args.lr:g}")
         res = curves(methods, args.arch, args.data, args.curve_steps, batch, str(dev), args.log_every, out,
-                     f"{tag}_{date}")
-        path = out / f"train_curves_{tag}_{date}.json"
+                     name, args.lr)
+        path = out / f"train_curves_{name}.json"
         path.write_text(json.dumps({**meta, "data": args.data, "steps": args.curve_steps, "batch": batch,
-                                    "methods": res}, indent=1))
+                                    "lr": args.lr, "methods": res}, indent=1))
         print(f"wrote {path}")
         return 0
     steps = args.steps or (50 if cuda else 10)
