@@ -13,8 +13,10 @@ TDANN's recipe (Margalit et al. 2024) at toy scale, with its control:
 4. map d′ face selectivity on the IT sheet of both (PNG), measure how topographic the
    map is (Moran's I with a permutation null), and print where everything is.
 
-A topographic network gives a clearly positive Moran's I; the baseline, with the same
-layout, ≈ 0.
+Measured (2 CPU cores, ~2.5 min): Moran's I of the IT d′ map 0.38 for TDANN (seeds 0
+and 1) against ≈ 0 for the baseline with the same layout. At 150 steps the map comes
+from the swap pre-optimisation — ``swap_rounds=0`` gives 0.008 — the spatial loss alone
+needs far longer training to build one.
 """
 from __future__ import annotations
 
