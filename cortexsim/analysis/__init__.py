@@ -22,7 +22,16 @@ import importlib
 
 from ._common import GroupMoments, group_moments
 from .clustering import clustering_index, preference_codes, topography_index
-from .figures import plot_clustering_null, plot_dprime_map, plot_orientation_map, plot_preference_map, save_figure
+from .figures import (
+    plot_clustering_null,
+    plot_dprime_map,
+    plot_orientation_map,
+    plot_patches,
+    plot_preference_map,
+    plot_rdm,
+    plot_smoothness,
+    save_figure,
+)
 from .graphs import (
     component_sizes,
     grid_edges,
@@ -88,7 +97,10 @@ __all__ = [
     "plot_clustering_null",
     "plot_dprime_map",
     "plot_orientation_map",
+    "plot_patches",
     "plot_preference_map",
+    "plot_rdm",
+    "plot_smoothness",
     "preference_codes",
     "preference_from_selectivity",
     "preference_map",

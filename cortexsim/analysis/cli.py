@@ -268,6 +268,9 @@ def _analyze_area(
             s = sel()
             for c in s["category"].values.tolist():
                 maps[f"dprime_{_safe(str(c))}"] = s.sel(category=c, drop=True)
+                d_c = s.sel(category=c, drop=True).rename(f"d′ {c}")
+                d_c.attrs["long_name"] = f"d′ {c} vs the rest"
+                figure(fg.plot_dprime_map, d_c, f"dprime_{_safe(str(c))}")
             return {str(c): {"dprime": _stats(s.sel(category=c).values),
                              "n_above_threshold": int(np.sum(s.sel(category=c).values > args.threshold))}
                     for c in s["category"].values.tolist()}
@@ -330,7 +333,7 @@ def _analyze_area(
 
     steps = {"selectivity": run_selectivity, "preference": run_preference, "clustering": run_clustering,
              "graph": run_graph, "numbers": run_numbers, "topography": run_topography, "orientation": run_orientation,
-             **_part2(ds, args, cache, ori, moments)}
+             **_part2(ds, args, cache, ori, moments, figure)}
     for name in names:
         try:
             res[name] = steps[name]()
@@ -341,29 +344,50 @@ def _analyze_area(
 
 
 def _part2(ds: xr.Dataset, args: argparse.Namespace, cache: dict[str, Any], ori: Callable[[], xr.Dataset],
-           moments: Callable[[], Any]) -> dict[str, Callable[[], dict[str, Any]]]:
-    """Steps of the second analysis set (smoothness, pinwheels, patches, RSA); summaries only."""
+           moments: Callable[[], Any], figure: Callable[..., None]) -> dict[str, Callable[[], dict[str, Any]]]:
+    """Steps of the second analysis set (smoothness, pinwheels, patches, RSA): summaries and figures."""
     from .. import analysis
+    from . import figures as fg
     from .selectivity import tstat
 
     def run_patches() -> dict[str, Any]:
         if args.target is None:
-            return scalars(analysis.patches_by_category(ds, args.by))
+            from .patches import _category_maps
+
+            maps = _category_maps(ds, args.by, None, "t")  # one-vs-rest t maps, computed once
+            for c in maps["category"].values.tolist():
+                figure(fg.plot_patches, analysis.patches(maps.sel(category=c, drop=True), kind="t"),
+                       f"patches_{_safe(str(c))}")
+            return scalars(analysis.patches_by_category(maps))
         t = cache.get("t")
         if t is None:
             ref = args.reference.split(",") if args.reference else None
             t = tstat(ds, args.by, args.target, ref, undefined=args.undefined, moments=moments())
-        return scalars(analysis.patches(t, kind="t"))
+        p = analysis.patches(t, kind="t")
+        figure(fg.plot_patches, p, "patches")
+        return scalars(p)
 
     def run_rsa() -> dict[str, Any]:
         by = args.by if args.by in ds.coords else None
         r = analysis.rdm(ds, by=by)
+        figure(fg.plot_rdm, r, "rdm")
         return {"n_conditions": int(r.shape[0]), "by": by,
                 "mean_dissimilarity": float(np.nanmean(r.values[np.triu_indices(r.shape[0], 1)]))}
 
+    def run_smoothness() -> dict[str, Any]:
+        sm = analysis.smoothness(ds, seed=args.seed)
+        figure(fg.plot_smoothness, sm, "smoothness")
+        return scalars(sm)
+
+    def run_pinwheels() -> dict[str, Any]:
+        pw = analysis.pinwheels(ori())
+        xy = np.stack([pw["pinwheel_x_mm"].values, pw["pinwheel_y_mm"].values], axis=1)
+        figure(lambda o, path, formats: fg.plot_orientation_map(o, path, formats, pinwheels=xy), ori(), "pinwheels")
+        return scalars(pw)
+
     return {
-        "smoothness": lambda: scalars(analysis.smoothness(ds, seed=args.seed)),
-        "pinwheels": lambda: scalars(analysis.pinwheels(ori())),
+        "smoothness": run_smoothness,
+        "pinwheels": run_pinwheels,
         "patches": run_patches,
         "rsa": run_rsa,
     }

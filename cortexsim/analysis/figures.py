@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import xarray as xr
 from matplotlib.colors import ListedColormap
@@ -37,9 +38,18 @@ def save_figure(fig: Figure, path: str | os.PathLike, formats: Sequence[str] = F
     out = []
     for fmt in formats:
         target = base.with_name(f"{base.name}.{fmt}")
-        fig.savefig(target, format=fmt, dpi=dpi, bbox_inches="tight")
+        # SVG keeps text as text (editable in Illustrator/Inkscape, searchable) instead of glyph paths.
+        with matplotlib.rc_context({"svg.fonttype": "none"}):
+            fig.savefig(target, format=fmt, dpi=dpi, bbox_inches="tight")
         out.append(target)
     return out
+
+
+def _require(result: xr.Dataset, names: Sequence[str], func: str, what: str) -> None:
+    """Raise a SheetError naming the first variable of ``names`` missing from an analysis result."""
+    for name in names:
+        if name not in result:
+            raise SheetError(f"{func} needs {what} result; {name!r} is missing.")
 
 
 def _areas(da: xr.DataArray) -> list[tuple[str, xr.DataArray]]:
@@ -155,9 +165,7 @@ def plot_orientation_map(ori: xr.Dataset | xr.DataArray, path: str | os.PathLike
 
 def plot_clustering_null(ci: xr.Dataset, path: str | os.PathLike, formats: Sequence[str] = FORMATS) -> list[Path]:
     """Histogram of the permutation null of a clustering/topography index with the observed value."""
-    for name in ("null", "observed", "index"):
-        if name not in ci:
-            raise SheetError(f"plot_clustering_null needs a clustering_index/topography_index result; {name!r} is missing.")
+    _require(ci, ("null", "observed", "index"), "plot_clustering_null", "a clustering_index/topography_index")
     null = np.asarray(ci["null"].values, float)
     obs = float(ci["observed"])
     fig = Figure(figsize=(5.0, 3.5))
@@ -169,4 +177,61 @@ def plot_clustering_null(ci: xr.Dataset, path: str | os.PathLike, formats: Seque
     ax.set_ylabel("maps")
     ax.set_title(f"index = {float(ci['index']):.3g} (p = {float(ci.get('p_value', np.nan)):.3g})", fontsize=10)
     ax.legend(fontsize=8, frameon=False)
+    return save_figure(fig, path, formats)
+
+
+def plot_smoothness(sm: xr.Dataset, path: str | os.PathLike, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Similarity vs cortical distance (:func:`smoothness`), with the position-shuffled control dashed."""
+    if "similarity" not in sm or "distance_bin" not in sm.dims:
+        raise SheetError("plot_smoothness needs a smoothness() result (similarity over distance_bin).")
+    x = np.asarray(sm["distance_bin"].values, float)
+    fig = Figure(figsize=(5.0, 3.5))
+    ax = fig.subplots()
+    ax.plot(x, np.asarray(sm["similarity"].values, float), "o-", color="crimson", label="sheet")
+    if "similarity_shuffled" in sm:
+        ax.plot(x, np.asarray(sm["similarity_shuffled"].values, float), "o--", color="0.4", label="positions shuffled")
+    metric = sm.attrs.get("metric", "")
+    ax.set_xlabel("cortical distance (mm)")
+    ax.set_ylabel({"correlation": "response correlation", "absdiff": "|difference| (lower = more similar)",
+                   "circular": "orientation difference (deg)"}.get(metric, "similarity"))
+    ax.legend(fontsize=8, frameon=False)
+    return save_figure(fig, path, formats)
+
+
+def plot_patches(p: xr.Dataset, path: str | os.PathLike, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Smoothed selectivity on the mm grid (:func:`patches`) with patch outlines and centroids."""
+    _require(p, ("smoothed", "label", "count"), "plot_patches", "a patches()")
+    img = np.asarray(p["smoothed"].values, float)
+    x, y = np.asarray(p["smoothed"]["x_mm"].values, float), np.asarray(p["smoothed"]["y_mm"].values, float)
+    lim = float(np.nanmax(np.abs(img))) if np.isfinite(img).any() else 1.0
+    fig = Figure(figsize=(5.4, 4.4))
+    ax = fig.subplots()
+    mesh = ax.pcolormesh(x, y, img, cmap="RdBu_r", vmin=-(lim or 1.0), vmax=lim or 1.0, shading="nearest")
+    labels = np.asarray(p["label"].values)
+    if (labels > 0).any():
+        ax.contour(x, y, (labels > 0).astype(float), levels=[0.5], colors="black", linewidths=1.0)
+        ax.plot(np.asarray(p["centroid_x_mm"]), np.asarray(p["centroid_y_mm"]), "k+", ms=8)
+    ax.set(aspect="equal", xlabel="x (mm)", ylabel="y (mm)")
+    ax.set_title(f"{int(p['count'])} patches, {float(p['total_area_mm2']):.3g} mm²", fontsize=10)
+    fig.colorbar(mesh, ax=ax, shrink=0.8, label=f"smoothed {p.attrs.get('kind', 'selectivity')}")
+    return save_figure(fig, path, formats)
+
+
+def plot_rdm(r: xr.DataArray, path: str | os.PathLike, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Representational dissimilarity matrix (:func:`rdm`); one panel per area when it has an ``area`` dim."""
+    panels = [(str(a), r.sel(area=a)) for a in r["area"].values] if "area" in r.dims else [("", r)]
+    if panels[0][1].ndim != 2:
+        raise SheetError(f"plot_rdm needs an (n, n) RDM per area; got dims {r.dims}.")
+    fig = Figure(figsize=(4.4 * len(panels) + 1.0, 4.0))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    vmax = float(np.nanmax(r.values)) if np.isfinite(r.values).any() else 1.0
+    for ax, (area, m) in zip(axes, panels):
+        im = ax.imshow(np.asarray(m.values, float), cmap="viridis", vmin=0, vmax=vmax, interpolation="nearest")
+        labels = np.asarray(m[m.dims[0]].values).astype(str)
+        if len(labels) <= 20:  # condition names; stimulus-level RDMs are too many to label
+            ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+            ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_title(f"RDM{' — ' + area if area else ''}", fontsize=9)
+    metric = str(r.attrs.get("metric", "correlation"))
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label="1 − Pearson r" if metric == "correlation" else f"{metric} distance")
     return save_figure(fig, path, formats)

@@ -1,0 +1,95 @@
+"""Figures of smoothness, patches and RDMs: files matplotlib/PIL/XML read back, drawn content, bad input."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+import xarray as xr
+
+import cortexsim as cx
+from cortexsim import SheetError, analysis
+from cortexsim.analysis.cli import main
+
+
+def _svg_text(path) -> str:
+    root = ET.parse(path).getroot()  # well-formed SVG
+    assert root.tag.endswith("svg")
+    return " ".join(t.strip() for t in root.itertext() if t.strip())
+
+
+def _colours(path) -> int:
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+    return len(np.unique(img.reshape(-1, img.shape[-1]), axis=0))
+
+
+def _smooth_sheet(n_side=20, n_stim=40, seed=0):
+    """Units on a 1 mm grid whose responses vary smoothly with position (nearby units correlate)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.divmod(np.arange(n_side * n_side), n_side)
+    freq = rng.normal(size=(n_stim, 2)) * 0.3
+    phase = rng.uniform(0, 2 * np.pi, size=(n_stim, 1))
+    r = np.sin(freq[:, :1] * x + freq[:, 1:] * y + phase) + 0.1 * rng.normal(size=(n_stim, x.size))
+    return cx.make_sheet(r.astype(np.float32), x_mm=x * 1.0, y_mm=y * 1.0, area="V1",
+                         stimuli={"domain": np.repeat(["faces", "objects"], n_stim // 2)})
+
+
+def test_smoothness_figure_draws_the_sheet_and_the_shuffled_control(tmp_path):
+    sm = analysis.smoothness(_smooth_sheet(), bins=np.array([0.5, 1.5, 3.0, 6.0, 9.0]), seed=0)
+    assert float(sm["similarity"][0]) > float(sm["similarity_shuffled"][0]) + 0.3  # the curve is worth drawing
+    png, svg = analysis.plot_smoothness(sm, tmp_path / "sm")
+    assert png.suffix == ".png" and _colours(png) > 20
+    text = _svg_text(svg)
+    assert "positions shuffled" in text and "cortical distance (mm)" in text and "response correlation" in text
+    _, svg2 = analysis.plot_smoothness(sm.drop_vars("similarity_shuffled"), tmp_path / "sm2")
+    assert "positions shuffled" not in _svg_text(svg2)
+    with pytest.raises(SheetError, match="smoothness"):
+        analysis.plot_smoothness(xr.Dataset({"x": ("a", [1.0])}), tmp_path / "bad")
+
+
+def test_patches_figure_outlines_planted_patches(tmp_path):
+    g = np.arange(0, 60, 1.0)
+    x, y = (a.ravel() for a in np.meshgrid(g, g))
+    t = np.where(np.hypot(x - 20, y - 25) <= 8, 8.0, 0.0) + np.where(np.hypot(x - 45, y - 40) <= 7, 8.0, 0.0)
+    values = xr.DataArray(t, dims="unit", coords={"x_mm": ("unit", x), "y_mm": ("unit", y)}, name="t")
+    p = analysis.patches(values, kind="t")
+    assert int(p["count"]) == 2
+    png, svg = analysis.plot_patches(p, tmp_path / "patches", formats=("png", "svg"))
+    text = _svg_text(svg)
+    assert f"2 patches, {float(p['total_area_mm2']):.3g} mm²" in text and "smoothed t" in text
+    img = mpimg.imread(png)[..., :3]
+    # The planted patches are drawn red (high t) on a white/blue background.
+    red = (img[..., 0] > 0.6) & (img[..., 2] < 0.4)
+    assert red.sum() > 500
+    with pytest.raises(SheetError, match="patches"):
+        analysis.plot_patches(xr.Dataset(), tmp_path / "bad")
+
+
+def test_rdm_figure_labels_conditions_and_has_one_panel_per_area(tmp_path):
+    rng = np.random.default_rng(2)
+    dom = np.repeat(["faces", "bodies", "places"], 6)
+    r = rng.normal(size=(18, 40)) + np.repeat(np.eye(3), 6, axis=0) @ rng.normal(size=(3, 40)) * 3
+    ds = cx.make_sheet(r.astype(np.float32), x_mm=np.arange(40.0), y_mm=np.zeros(40),
+                       area=np.repeat(["V4", "IT"], 20), stimuli={"domain": dom})
+    rdm = analysis.rdm(ds, by="domain")
+    assert rdm.dims == ("area", "domain_a", "domain_b")
+    _, svg = analysis.plot_rdm(rdm, tmp_path / "rdm")
+    text = _svg_text(svg)
+    assert "RDM — V4" in text and "RDM — IT" in text and "1 − Pearson r" in text
+    assert all(name in text for name in ("faces", "bodies", "places"))
+    with pytest.raises(SheetError, match="RDM"):
+        analysis.plot_rdm(xr.DataArray(np.zeros(3), dims="x"), tmp_path / "bad")
+
+
+def test_analyze_all_writes_every_figure(tmp_path):
+    path = cx.save_sheet(_smooth_sheet(), tmp_path / "s.h5")
+    out = tmp_path / "out"
+    assert main([str(path), "--what", "all", "--n-perm", "3", "--threshold", "0.5", "--out", str(out)]) == 0
+    figures = json.loads((out / "summary.json").read_text())["figures"]
+    for name in ("smoothness", "rdm", "dprime_faces", "dprime_objects", "patches_faces", "patches_objects"):
+        assert f"V1_{name}.png" in figures and f"V1_{name}.svg" in figures
+        assert (out / f"V1_{name}.png").exists()
+    assert "d′ faces vs the rest" in _svg_text(out / "V1_dprime_faces.svg")
