@@ -93,3 +93,25 @@ def test_analyze_all_writes_every_figure(tmp_path):
         assert f"V1_{name}.png" in figures and f"V1_{name}.svg" in figures
         assert (out / f"V1_{name}.png").exists()
     assert "d′ faces vs the rest" in _svg_text(out / "V1_dprime_faces.svg")
+
+
+def test_analyze_pinwheels_marks_planted_pinwheels_on_the_orientation_map(tmp_path):
+    step, size = 0.5, 10.0
+    g = np.arange(0, size, step)
+    x, y = (a.ravel() for a in np.meshgrid(g, g))
+    phi = sum(s * np.arctan2(y - cy, x - cx_) for (cx_, cy), s in (((2.6, 3.1), 1), ((7.1, 6.4), -1)))
+    theta = np.degrees(0.5 * phi) % 180.0
+    ori = np.repeat(np.arange(8) * 22.5, 2)
+    r = np.exp(2.0 * (np.cos(np.deg2rad(2 * (ori[:, None] - theta[None]))) - 1))
+    ds = cx.make_sheet(r.astype(np.float32), x_mm=x, y_mm=y, area="V1",
+                       stimuli={"orientation_deg": ori, "sf_cpd": np.ones(16), "phase": np.tile([0.0, 180.0], 8)})
+    path = cx.save_sheet(ds, tmp_path / "pw.h5")
+    out = tmp_path / "out"
+    assert main([str(path), "--what", "orientation,pinwheels", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    pw = analysis.pinwheels(analysis.orientation_map(ds))
+    assert summary["areas"]["V1"]["pinwheels"]["count"] == int(pw["count"]) == 2
+    assert "V1_pinwheels.png" in summary["figures"] and _colours(out / "V1_pinwheels.png") > 50
+    # one white-faced marker per pinwheel in the SVG
+    svg = (out / "V1_pinwheels.svg").read_text()
+    assert svg.count('style="fill: #ffffff; stroke: #000000') == 2
