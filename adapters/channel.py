@@ -10,8 +10,8 @@ activation* (the Conv2d output, hooked),
     L_topo^l = 2 / (C(C−1)) · Σ_{i<j} (S_ij − 1/(d_ij + 1))²,
 
 averaged over the batch, and L = L_classif + λ · (1/L) Σ_l L_topo^l (eq. 2–3).
-Each layer costs one batched matmul (N, C, HW) @ (N, HW, C) against a
-precomputed 1/(d+1) buffer and an upper-triangle weight buffer.
+Each layer costs two matmuls on the (N, C, HW) channel rows against a precomputed
+1/(d+1) buffer, never an (N, C, C) tensor (see :func:`channel_topographic_loss`).
 
 Layers (bootphon/topography ``topographic_layer_names``, "end of each building
 block" in the paper):
@@ -69,32 +69,44 @@ def inverse_distance(positions: np.ndarray) -> np.ndarray:
     return (1.0 / (cdist(positions, positions) + 1.0)).astype(np.float32)
 
 
-def pair_weights(n: int) -> np.ndarray:
-    """(n, n) weights 2/(n(n−1)) on the strict upper triangle, 0 elsewhere (mean over i < j)."""
-    return (np.triu(np.ones((n, n)), 1) * (2.0 / (n * (n - 1)))).astype(np.float32)
-
-
 @float32_loss
-def channel_topographic_loss(
-    y: torch.Tensor, inv_dist: torch.Tensor, weights: torch.Tensor, eps: float = 1e-8
-) -> torch.Tensor:
+def channel_topographic_loss(y: torch.Tensor, inv_dist: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Poli et al.'s L_topo of one layer, averaged over the batch.
 
     Parameters
     ----------
     y : (N, C, H, W) pre-activation conv output (computed in float32)
-    inv_dist : (C, C) 1/(d+1)
-    weights : (C, C) pair weights (:func:`pair_weights`)
+    inv_dist : (C, C) 1/(d+1), symmetric with unit diagonal (:func:`inverse_distance`)
     eps : floor of a channel's norm (an all-zero channel has cosine 0 with every other)
 
     Returns
     -------
     0-dim tensor
+
+    Notes
+    -----
+    With F the (C, HW) unit-norm channel rows of one stimulus, S = F Fᵀ and T = 1/(d+1),
+
+        Σ_{i<j} (S_ij − T_ij)² = ½ (‖S‖² − 2⟨S, T⟩ + ‖T‖² − Σ_i (S_ii − T_ii)²),
+
+    where, when HW < C (deep layers), ‖S‖ = ‖Fᵀ F‖ (the HW×HW Gram matrix) and
+    ⟨S, T⟩ = Σ (T F) ∘ F, so no (N, C, C) tensor is formed: ResNet-18's layer4
+    (C = 512, HW = 4) costs N·C·HW memory instead of N·C². Forming S and the
+    elementwise chain on it made the loss 2× the training step on CPU.
     """
     f = y.flatten(2).float()
-    f = f / f.norm(dim=2, keepdim=True).clamp_min(eps)
-    s = torch.bmm(f, f.transpose(1, 2))  # (N, C, C) cosine similarities
-    return ((s - inv_dist).square() * weights).sum((1, 2)).mean()
+    f = f / f.norm(dim=2, keepdim=True).clamp_min(eps)  # (N, C, HW)
+    c, hw = f.shape[1], f.shape[2]
+    if hw < c:  # deep layers: the small HW × HW Gram matrix has S's Frobenius norm
+        s_norm2 = (f.transpose(1, 2) @ f).square().sum((1, 2))
+        s_dot_t = (torch.matmul(inv_dist, f) * f).sum((1, 2))
+    else:  # early layers: S itself is the small one (C × C); one matmul serves both terms
+        s = f @ f.transpose(1, 2)
+        s_norm2 = s.square().sum((1, 2))
+        s_dot_t = (s * inv_dist).sum((1, 2))
+    diag_gap2 = (f.square().sum(2) - inv_dist.diagonal()).square().sum(1)  # S_ii is 1, or 0 for a dead channel
+    pairs = 0.5 * (s_norm2 - 2.0 * s_dot_t + inv_dist.square().sum() - diag_gap2)
+    return (pairs * (2.0 / (c * (c - 1)))).mean()
 
 
 class ChannelNet(HookedNet):
@@ -110,12 +122,11 @@ class ChannelNet(HookedNet):
     def set_positions(self, name: str, positions: np.ndarray) -> None:
         i = self.layer_names.index(name)
         self.register_buffer(f"invd_{i}", torch.as_tensor(inverse_distance(positions)), persistent=False)
-        self.register_buffer(f"pairw_{i}", torch.as_tensor(pair_weights(len(positions))), persistent=False)
 
     def spatial_loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """λ · mean over layers of L_topo^l."""
         per_layer = {
-            name: channel_topographic_loss(self.activation(name), getattr(self, f"invd_{i}"), getattr(self, f"pairw_{i}"))
+            name: channel_topographic_loss(self.activation(name), getattr(self, f"invd_{i}"))
             for i, name in enumerate(self.layer_names)
         }
         return self.lam * torch.stack(list(per_layer.values())).mean(), per_layer

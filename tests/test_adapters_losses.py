@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import stats
 
-from cortexsim.adapters.channel import channel_topographic_loss, inverse_distance, pair_weights
+from cortexsim.adapters.channel import channel_topographic_loss, inverse_distance
 from cortexsim.adapters.similarity import activation_similarity_loss, grid_pairs, weight_similarity_loss
 from cortexsim.adapters.tdann import neighbourhood_table, spatial_correlation_loss
 from cortexsim.layout import grid2d, square_grid
@@ -50,7 +50,8 @@ def ref_channel(y: np.ndarray, positions: np.ndarray) -> float:
         for i in range(c):
             for j in range(i + 1, c):
                 a, b = y[s, i].ravel(), y[s, j].ravel()
-                cos = float(a @ b) / (np.linalg.norm(a) * np.linalg.norm(b))
+                norms = np.linalg.norm(a) * np.linalg.norm(b)
+                cos = float(a @ b) / norms if norms > 0 else 0.0  # a dead channel is orthogonal to all
                 acc += (cos - 1.0 / (math.dist(positions[i], positions[j]) + 1.0)) ** 2
         total += acc * 2.0 / (c * (c - 1))
     return total / n
@@ -132,14 +133,31 @@ def test_neighbourhood_table_on_a_line():
 # --------------------------------------------------------------------------- channel (Poli et al.)
 
 
-def test_channel_loss_matches_double_loop():
+@pytest.mark.parametrize("shape", [(3, 6, 4, 5), (4, 12, 2, 2), (2, 9, 3, 3)])  # HW > C, HW < C, HW = C
+def test_channel_loss_matches_double_loop(shape):
     rng = np.random.default_rng(1)
-    y = rng.normal(size=(3, 6, 4, 5))
-    pos = grid2d(6)
-    got = channel_topographic_loss(
-        torch.tensor(y, dtype=torch.float32), torch.as_tensor(inverse_distance(pos)), torch.as_tensor(pair_weights(6))
-    )
+    y = rng.normal(size=shape)
+    y[0, 1] = 0.0  # a dead channel: cosine 0 with every other
+    pos = grid2d(shape[1])
+    got = channel_topographic_loss(torch.tensor(y, dtype=torch.float32), torch.as_tensor(inverse_distance(pos)))
     assert got.item() == pytest.approx(ref_channel(y, pos), rel=RTOL)
+
+
+def test_channel_loss_gradient_matches_the_direct_pairwise_form():
+    # The factored form (no (N, C, C) tensor) must give the gradient of the plain formula.
+    rng = np.random.default_rng(5)
+    pos = grid2d(16)
+    invd = torch.as_tensor(inverse_distance(pos))
+    for hw in (2, 5):  # HW < C and HW > C
+        y = torch.tensor(rng.normal(size=(3, 16, hw, hw)), dtype=torch.float64, requires_grad=True)
+        channel_topographic_loss(y, invd).backward()
+        fast = y.grad.clone()
+        y.grad = None
+        f = y.flatten(2) / y.flatten(2).norm(dim=2, keepdim=True)
+        s = f @ f.transpose(1, 2)
+        iu = torch.triu_indices(16, 16, 1)
+        ((s - invd.double())[:, iu[0], iu[1]].square().mean(1)).mean().backward()
+        torch.testing.assert_close(fast, y.grad, rtol=1e-4, atol=1e-7)
 
 
 def test_channel_hand_values_three_channels():
@@ -147,7 +165,7 @@ def test_channel_hand_values_three_channels():
     # 1/(d+1) = 2/3, 2/3, 1/(1+√.5). Loss = mean of the three squared gaps.
     y = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]], [[1.0, 1.0]]]])
     pos = grid2d(3)
-    got = channel_topographic_loss(y, torch.as_tensor(inverse_distance(pos)), torch.as_tensor(pair_weights(3)))
+    got = channel_topographic_loss(y, torch.as_tensor(inverse_distance(pos)))
     c = 1 / math.sqrt(2)
     want = ((0 - 2 / 3) ** 2 + (c - 2 / 3) ** 2 + (c - 1 / (1 + math.sqrt(0.5))) ** 2) / 3
     assert want == pytest.approx(0.15359949, rel=1e-6)
@@ -211,12 +229,12 @@ def test_dead_unit_gives_finite_correlation_loss():
 def test_losses_stay_float32_under_bf16_autocast():
     rng = np.random.default_rng(4)
     y = torch.tensor(rng.normal(size=(2, 32, 6, 6)), dtype=torch.float32)
-    invd, w = torch.as_tensor(inverse_distance(grid2d(32))), torch.as_tensor(pair_weights(32))
+    invd = torch.as_tensor(inverse_distance(grid2d(32)))
     a = torch.tensor(rng.normal(size=(16, 25)), dtype=torch.float32)
     pairs = torch.as_tensor(grid_pairs(square_grid(25)))
-    plain = (channel_topographic_loss(y, invd, w), activation_similarity_loss(a, pairs))
+    plain = (channel_topographic_loss(y, invd), activation_similarity_loss(a, pairs))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        mixed = (channel_topographic_loss(y, invd, w), activation_similarity_loss(a, pairs))
+        mixed = (channel_topographic_loss(y, invd), activation_similarity_loss(a, pairs))
     for p, m in zip(plain, mixed):
         assert m.dtype == torch.float32
         assert m.item() == pytest.approx(p.item(), rel=1e-6)
