@@ -62,6 +62,8 @@ CONFIG_KEYS = (
     "checkpoint_every", "keep_last", "log_every", "num_workers", "image_size", "layers", "method_kwargs",
     "deterministic", "find_unused_parameters", "swapopt", "swapopt_images", "swapopt_reference",
 )
+#: Defaults of config keys that runs written by older versions lack.
+_ADDED_DEFAULTS: dict[str, Any] = {"swapopt": 0, "swapopt_images": 512, "swapopt_reference": None}
 #: Config keys that must not change when a run is resumed.
 _RESUME_FIXED = ("method", "arch", "layout", "lam", "data", "batch_size", "task", "seed", "layers", "image_size",
                  "swapopt", "swapopt_images", "swapopt_reference")
@@ -464,7 +466,8 @@ class Trainer:
         state = load_checkpoint(path)
         now = self.get_params()
         old = state["config"]
-        changed = [k for k in _RESUME_FIXED if old.get(k) != now.get(k)]
+        # Keys added after a run was written read as their defaults (runs stay resumable across versions).
+        changed = [k for k in _RESUME_FIXED if old.get(k, _ADDED_DEFAULTS.get(k)) != now.get(k)]
         if changed:
             was = ", ".join(f"{k}={old.get(k)!r}" for k in changed)
             raise AdapterError(f"cannot resume {str(self.out)!r}: {', '.join(changed)} differ from the run's "

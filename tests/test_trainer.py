@@ -106,6 +106,27 @@ def test_resume_refuses_changed_model_settings(tmp_path):
         Trainer.resume(tmp_path / "elsewhere")
 
 
+def test_runs_written_before_a_config_key_existed_still_resume(tmp_path):
+    from cortexsim.adapters.checkpoint import latest_checkpoint
+
+    kw = dict(**TINY, data="lfw", steps=4, batch_size=8, checkpoint_every=2)
+    Trainer(out=tmp_path, **kw).fit(stop_at=2)
+    path = latest_checkpoint(tmp_path)
+    state = torch.load(path, weights_only=True)
+    for key in ("swapopt", "swapopt_images", "swapopt_reference"):  # added in a later version
+        del state["config"][key]
+    torch.save(state, path)
+    resumed = Trainer.resume(tmp_path)
+    assert len(resumed.fit()) > 0 and resumed.step_ == 4
+    path = latest_checkpoint(tmp_path)
+    state = torch.load(path, weights_only=True)
+    assert state["config"]["swapopt_images"] == 512  # the resumed run wrote the key
+    state["config"]["swapopt_images"] = 64  # a recorded, different value still refuses
+    torch.save(state, path)
+    with pytest.raises(AdapterError, match="swapopt_images differ"):
+        Trainer(out=tmp_path, resume=True, **{**kw, "steps": 6}).setup()
+
+
 # ---------------------------------------------------------------- logging
 def test_logged_values_are_means_over_the_interval(tmp_path):
     kw = dict(**TINY, data="lfw", steps=6, batch_size=8, seed=1)
