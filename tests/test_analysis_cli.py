@@ -127,6 +127,8 @@ def test_analyze_orientation_and_numbers(tmp_path):
     tm = analysis.topography_index(analysis.number_map(nds), n_perm=5)
     assert sn["topography"]["index"] == pytest.approx(float(tm["index"])) and sn["topography"]["index"] > 0
     assert sn["numbers"]["n_selective"] == 64
+    for name in ("preferred_numerosity", "number_tuning"):
+        assert (tmp_path / "n" / f"IPS_{name}.png").exists() and (tmp_path / "n" / f"IPS_{name}.svg").exists()
 
 
 def test_analyze_errors_exit_2_with_message(sheet_file, tmp_path, capsys):

@@ -115,3 +115,32 @@ def test_analyze_pinwheels_marks_planted_pinwheels_on_the_orientation_map(tmp_pa
     # one white-faced marker per pinwheel in the SVG
     svg = (out / "V1_pinwheels.svg").read_text()
     assert svg.count('style="fill: #ffffff; stroke: #000000') == 2
+
+
+def test_unit_map_and_tuning_curve_figures(tmp_path):
+    side = 8
+    row, col = np.divmod(np.arange(side * side), side)
+    ori = np.repeat(np.arange(8) * 22.5, 3)
+    theta = (col * 22.5) % 180
+    kappa = np.where(col % 2 == 0, 4.0, 0.2)  # even columns sharply tuned, odd ones nearly flat
+    r = np.exp(kappa * (np.cos(np.deg2rad(2 * (ori[:, None] - theta[None]))) - 1))
+    ds = cx.make_sheet(r.astype(np.float32), x_mm=col * 1.0, y_mm=row * 1.0, area="V1",
+                       stimuli={"orientation_deg": ori})
+    curves = analysis.tuning_curves(ds, by="orientation_deg")
+    _, svg = analysis.plot_tuning_curves(curves, tmp_path / "tc", max_units=4)
+    text = _svg_text(svg)
+    shown = [int(w) for w in text.split("unit ")[1:] for w in [w.split()[0]]]
+    assert len(shown) == 4 and all(col[u] % 2 == 0 for u in shown)  # the most tuned units are drawn
+    assert "orientation_deg" in text and "mean response" in text
+    _, svg = analysis.plot_tuning_curves(curves, tmp_path / "tc2", units=[1, 3])
+    assert "unit 1" in _svg_text(svg) and "unit 3" in _svg_text(svg) and "unit 0" not in _svg_text(svg)
+
+    width = analysis.orientation_map(ds)["circular_variance"]
+    png, svg = analysis.plot_unit_map(width, tmp_path / "cv", label="circular variance")
+    assert "circular variance" in _svg_text(svg) and _colours(png) > 10
+    img = mpimg.imread(png)[..., :3]
+    assert img.std() > 0.05
+    with pytest.raises(SheetError, match="per-unit"):
+        analysis.plot_unit_map(curves, tmp_path / "bad")
+    with pytest.raises(SheetError, match="condition, unit"):
+        analysis.plot_tuning_curves(width, tmp_path / "bad")

@@ -150,3 +150,23 @@ def test_robustness_bad_input(trained):
         input_noise_robustness(model, x, y[:-1])
     with pytest.raises(ValueError, match="differ in length"):
         accuracy(model, (x, y[:-1]))
+
+
+def test_robustness_figures_plot_the_measured_curves(trained, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from cortexsim.analysis import plot_robustness
+
+    model, x, y = trained
+    weight = weight_noise_robustness(model, "fc", (x, y), levels=[0.0, 1.0, 4.0], n_repeats=2, seed=0)
+    inputs = input_noise_robustness(model, x, y, kinds=("white", "salt_pepper"), levels=(0.0, 0.5, 1.0))
+    pruned = pruning_curve(model, ["conv"], [0.0, 0.5, 1.0], lambda m: accuracy(m, (x, y)))
+    for name, result, must in (("w", weight, ["RSM similarity to clean", "noise level"]),
+                               ("i", inputs, ["white", "salt_pepper", "clean"]),
+                               ("p", pruned, ["fraction of channels pruned"])):
+        png, svg = plot_robustness(result, tmp_path / name)
+        text = " ".join(ET.parse(svg).getroot().itertext())
+        assert all(m in text for m in must), (name, must)
+        assert (tmp_path / f"{name}.png").stat().st_size > 5_000
+    with pytest.raises(ValueError, match="accuracy"):
+        plot_robustness(weight.drop_vars("accuracy"), tmp_path / "bad")

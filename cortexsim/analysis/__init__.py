@@ -29,7 +29,10 @@ from .figures import (
     plot_patches,
     plot_preference_map,
     plot_rdm,
+    plot_robustness,
     plot_smoothness,
+    plot_tuning_curves,
+    plot_unit_map,
     save_figure,
 )
 from .graphs import (
@@ -100,7 +103,10 @@ __all__ = [
     "plot_patches",
     "plot_preference_map",
     "plot_rdm",
+    "plot_robustness",
     "plot_smoothness",
+    "plot_tuning_curves",
+    "plot_unit_map",
     "preference_codes",
     "preference_from_selectivity",
     "preference_map",

@@ -316,6 +316,9 @@ def _analyze_area(
     def run_numbers() -> dict[str, Any]:
         nm = numbers()
         maps.update(preferred_numerosity=nm["preferred_numerosity"], tuning_width=nm["tuning_width"])
+        figure(lambda v, path, formats: fg.plot_unit_map(v, path, formats, label="preferred numerosity"),
+               nm["preferred_numerosity"], "preferred_numerosity")
+        figure(fg.plot_tuning_curves, nm["tuning"], "number_tuning")
         return {"n_selective": int(nm["selective"].sum()), "tuning_width": _stats(nm["tuning_width"].values),
                 "preferred": _stats(nm["preferred_numerosity"].values)}
 

@@ -235,3 +235,85 @@ def plot_rdm(r: xr.DataArray, path: str | os.PathLike, formats: Sequence[str] = 
     metric = str(r.attrs.get("metric", "correlation"))
     fig.colorbar(im, ax=list(axes), shrink=0.8, label="1 − Pearson r" if metric == "correlation" else f"{metric} distance")
     return save_figure(fig, path, formats)
+
+
+def plot_unit_map(values: xr.DataArray, path: str | os.PathLike, formats: Sequence[str] = FORMATS,
+                  cmap: str = "viridis", label: str | None = None) -> list[Path]:
+    """Any per-unit quantity on a sequential colormap (preferred numerosity, tuning width, entropy, PoZ …)."""
+    if values.dims != ("unit",):
+        raise SheetError(f"plot_unit_map needs a per-unit DataArray; got dims {values.dims}.")
+    v = np.asarray(values.values, float)
+    lo, hi = (float(np.nanmin(v)), float(np.nanmax(v))) if np.isfinite(v).any() else (0.0, 1.0)
+
+    def draw(ax, sub):
+        img, extent = _raster(np.asarray(sub.values, float), sub)
+        ax.set_facecolor(EMPTY_COLOUR)
+        return ax.imshow(img, origin="lower", extent=extent, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+
+    name = label or str(values.attrs.get("long_name", values.name or "value"))
+    fig, im, axes = _map_figure(values, draw, name)
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label=str(values.attrs.get("units", name)))
+    return save_figure(fig, path, formats)
+
+
+def plot_tuning_curves(curves: xr.DataArray, path: str | os.PathLike, formats: Sequence[str] = FORMATS,
+                       units: Sequence[int] | None = None, max_units: int = 12) -> list[Path]:
+    """Tuning curves (:func:`tuning_curves`, dims (condition, unit)): one line per unit.
+
+    ``units`` picks unit positions to draw; default: the ``max_units`` units with the
+    largest response range (the most tuned), so the figure shows tuning, not noise.
+    """
+    if curves.ndim != 2 or "unit" not in curves.dims:
+        raise SheetError(f"plot_tuning_curves needs a (condition, unit) DataArray; got dims {curves.dims}.")
+    by = next(d for d in curves.dims if d != "unit")
+    c = curves.transpose(by, "unit")
+    values = np.asarray(c.values, float)
+    if units is None:
+        span = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
+        units = np.argsort(np.nan_to_num(span, nan=-np.inf))[::-1][:max_units]
+    x = np.asarray(c[by].values)
+    numeric = np.issubdtype(x.dtype, np.number)
+    fig = Figure(figsize=(5.4, 3.6))
+    ax = fig.subplots()
+    for u in units:
+        ax.plot(x if numeric else np.arange(len(x)), values[:, u], "o-", ms=3, lw=1, label=f"unit {int(u)}")
+    if not numeric:
+        ax.set_xticks(np.arange(len(x)), x.astype(str), rotation=45)
+    ax.set_xlabel(by)
+    ax.set_ylabel("mean response")
+    ax.legend(fontsize=6, frameon=False, ncol=2)
+    return save_figure(fig, path, formats)
+
+
+def plot_robustness(result: xr.Dataset, path: str | os.PathLike, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Accuracy vs perturbation (:func:`weight_noise_robustness`, :func:`input_noise_robustness`,
+    :func:`pruning_curve`): mean ± s.d. over repeats, one line per noise kind; the RSM similarity
+    of class weights on a second axis when present."""
+    _require(result, ("accuracy",), "plot_robustness", "a weight/input-noise or pruning")
+    acc = result["accuracy"]
+    x_dim = "fraction" if "fraction" in acc.dims else "level"
+    if x_dim not in acc.dims:
+        raise SheetError(f"plot_robustness needs an accuracy over 'level' or 'fraction'; got dims {acc.dims}.")
+    x = np.asarray(acc[x_dim].values, float)
+    fig = Figure(figsize=(5.2, 3.6))
+    ax = fig.subplots()
+    lines = [(str(k), acc.sel(kind=k)) for k in acc["kind"].values] if "kind" in acc.dims else [("accuracy", acc)]
+    for name, a in lines:
+        mean = a.mean("repeat") if "repeat" in a.dims else a
+        ax.plot(x, np.asarray(mean.values, float), "o-", label=name)
+        if "repeat" in a.dims and a.sizes["repeat"] > 1:
+            sd = np.asarray(a.std("repeat").values, float)
+            ax.fill_between(x, mean.values - sd, mean.values + sd, alpha=0.2)
+    if "clean_accuracy" in result.attrs:
+        ax.axhline(float(result.attrs["clean_accuracy"]), color="0.4", ls=":", lw=1, label="clean")
+    ax.set_xlabel("fraction of channels pruned" if x_dim == "fraction" else "noise level")
+    ax.set_ylabel("accuracy")
+    if "rsm_similarity" in result:
+        ax2 = ax.twinx()
+        rsm = result["rsm_similarity"]
+        rsm = rsm.mean("repeat") if "repeat" in rsm.dims else rsm
+        ax2.plot(x, np.asarray(rsm.values, float), "s--", color="crimson", label="class-weight RSM similarity")
+        ax2.set_ylabel("RSM similarity to clean", color="crimson")
+        ax2.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.legend(fontsize=8, frameon=False, loc="lower left")
+    return save_figure(fig, path, formats)
