@@ -267,7 +267,7 @@ class TDANNNet(HookedNet):
                                  batch=batch, seed=seed + i, device=pos_t.device, progress=progress)
             perm_t = torch.as_tensor(perm, device=pos_t.device)
             inv = torch.argsort(perm_t)  # slot -> unit now sitting there
-            pos_t.copy_(pos_t[perm_t].clone())
+            pos_t.copy_(pos_t[perm_t])  # advanced indexing reads into a new tensor first
             table.copy_(inv[table].sort(dim=1).values)  # each row keeps its cortical disc, now with the units in it
             after = spatial_correlation_loss(resp, pos_t, table[: len(rows)], pairs, self.variant)
             report[name] = {"loss_before": float(before), "loss_after": float(after)}

@@ -46,11 +46,10 @@ def _face_map(ds, area: str):
     """(d′ per unit of ``area``, its (y, x) image on the sheet, Moran's I result)."""
     from . import analysis
 
+    sheet = ds.cortex.area(area)
     with warnings.catch_warnings():  # dead ReLU units get NaN (and are left out of Moran's I): expected here
         warnings.simplefilter("ignore", RuntimeWarning)
-        dprime = analysis.dprime(ds, by="domain", target="faces", undefined="nan")
-    d = dprime.where(dprime.area == area, drop=True)
-    sheet = ds.cortex.area(area)
+        d = analysis.dprime(sheet, by="domain", target="faces", undefined="nan")
     extent = float(np.ptp(sheet.cortex.positions[:, :2], axis=0).max())
     image = sheet.cortex.map(d, resolution_mm=extent / 40)  # ~40 px across, several units per pixel
     moran = analysis.morans_i(d, k=8, permutations=199, seed=0)

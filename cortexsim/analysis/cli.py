@@ -267,10 +267,9 @@ def _analyze_area(
         if args.target is None:
             s = sel()
             for c in s["category"].values.tolist():
-                maps[f"dprime_{_safe(str(c))}"] = s.sel(category=c, drop=True)
-                d_c = s.sel(category=c, drop=True).rename(f"d′ {c}")
-                d_c.attrs["long_name"] = f"d′ {c} vs the rest"
-                figure(fg.plot_dprime_map, d_c, f"dprime_{_safe(str(c))}")
+                d_c = maps[f"dprime_{_safe(str(c))}"] = s.sel(category=c, drop=True)
+                figure(fg.plot_dprime_map, d_c.rename(f"d′ {c}").assign_attrs(long_name=f"d′ {c} vs the rest"),
+                       f"dprime_{_safe(str(c))}")
             return {str(c): {"dprime": _stats(s.sel(category=c).values),
                              "n_above_threshold": int(np.sum(s.sel(category=c).values > args.threshold))}
                     for c in s["category"].values.tolist()}
@@ -355,13 +354,12 @@ def _part2(ds: xr.Dataset, args: argparse.Namespace, cache: dict[str, Any], ori:
 
     def run_patches() -> dict[str, Any]:
         if args.target is None:
-            from .patches import _category_maps
+            from .patches import _by_category
 
-            maps = _category_maps(ds, args.by, None, "t")  # one-vs-rest t maps, computed once
-            for c in maps["category"].values.tolist():
-                figure(fg.plot_patches, analysis.patches(maps.sel(category=c, drop=True), kind="t"),
-                       f"patches_{_safe(str(c))}")
-            return scalars(analysis.patches_by_category(maps))
+            summary, per_category = _by_category(ds, args.by)  # each category's patches found once
+            for c, p in zip(summary["category"].values.tolist(), per_category):
+                figure(fg.plot_patches, p, f"patches_{_safe(str(c))}")
+            return scalars(summary)
         t = cache.get("t")
         if t is None:
             ref = args.reference.split(",") if args.reference else None

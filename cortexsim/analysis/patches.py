@@ -180,6 +180,15 @@ def patches_by_category(
     xarray.Dataset
         dim ``category``: ``count``, ``total_area_mm2``, ``mean_area_mm2``.
     """
+    return _by_category(ds_or_maps, by, categories, kind, threshold, sigma_mm, min_area_mm2, resolution_mm, area)[0]
+
+
+def _by_category(
+    ds_or_maps: xr.Dataset | xr.DataArray, by: str = "domain", categories: Sequence[Any] | None = None,
+    kind: str = "t", threshold: float = 4.0, sigma_mm: float = 2.4, min_area_mm2: float = 100.0,
+    resolution_mm: float | None = None, area: str | None = None,
+) -> tuple[xr.Dataset, list[xr.Dataset]]:
+    """:func:`patches_by_category` and the per-category :func:`patches` results it summarises."""
     if isinstance(ds_or_maps, xr.Dataset):
         maps = _category_maps(select_area(ds_or_maps, area), by, categories, kind)
     else:
@@ -197,7 +206,7 @@ def patches_by_category(
     total = np.array([float(r["total_area_mm2"]) for r in results])
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return xr.Dataset(
+    summary = xr.Dataset(
         {
             "count": ("category", count),
             "total_area_mm2": ("category", total, {"units": "mm2"}),
@@ -206,3 +215,4 @@ def patches_by_category(
         coords={"category": maps["category"].values if "category" in maps.coords else np.arange(len(count))},
         attrs={"kind": kind, "threshold": float(threshold), "sigma_mm": float(sigma_mm), "min_area_mm2": float(min_area_mm2)},
     )
+    return summary, results
