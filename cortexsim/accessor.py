@@ -52,8 +52,13 @@ class CortexAccessor:
         *,
         resolution_mm: float | None = None,
         statistic: str = "mean",
+        origin_mm: Any = None,
     ) -> xr.DataArray:
         """Render a per-unit value as a 2-D image on the sheet (x/y in mm).
+
+        A thin wrapper of :func:`cortexsim.grid.rasterize` on this Sheet's positions
+        (3-D layouts are projected onto their x–y plane): every unit falls in
+        exactly one pixel, pixel centres lie at ``origin + k·resolution``.
 
         Parameters
         ----------
@@ -62,36 +67,26 @@ class CortexAccessor:
         resolution_mm : float, optional
             Pixel size. Default: the median nearest-neighbour distance between units,
             so a regular grid maps one unit per pixel.
-        statistic : {"mean", "median", "max", "min", "count"}
-            How units falling in one pixel are combined (scipy ``binned_statistic_2d``).
+        statistic : {"mean", "median", "sum", "count", "min", "max", "std", "mode"}
+            How units falling in one pixel are combined.
+        origin_mm : (x, y), optional
+            A pixel centre (default: the smallest unit coordinates).
 
         Returns
         -------
-        DataArray, dims (y_mm, x_mm), NaN where no unit falls.
+        DataArray, dims (y_mm, x_mm), NaN where no unit falls; attrs ``resolution_mm``
+        and ``affine`` (pixel index (i, j) along (x, y) → mm).
         """
-        from scipy.spatial import cKDTree
-        from scipy.stats import binned_statistic_2d
+        from .grid import rasterize
 
-        v = np.asarray(values.values if isinstance(values, xr.DataArray) else values, dtype=float)
-        pos = self.positions[:, :2]
-        if v.shape != (len(pos),):
-            raise SheetError(f"map() needs one value per unit ({len(pos)}); got shape {v.shape}.")
-        if resolution_mm is None:
-            d, _ = cKDTree(pos).query(pos, k=2)
-            nn = d[:, 1][d[:, 1] > 0]
-            resolution_mm = float(np.median(nn)) if nn.size else 1.0
-        lo, hi = pos.min(axis=0), pos.max(axis=0)
-        nx, ny = (np.floor((hi - lo) / resolution_mm).astype(int) + 1).tolist()
-        edges_x = lo[0] - resolution_mm / 2 + resolution_mm * np.arange(nx + 1)
-        edges_y = lo[1] - resolution_mm / 2 + resolution_mm * np.arange(ny + 1)
-        stat = binned_statistic_2d(pos[:, 0], pos[:, 1], v, statistic=statistic, bins=[edges_x, edges_y])
-        img = stat.statistic.T  # binned_statistic_2d returns (x, y)
-        if statistic == "count":
-            img = img.astype(float)
-        return xr.DataArray(
-            img,
-            dims=("y_mm", "x_mm"),
-            coords={"y_mm": (edges_y[:-1] + edges_y[1:]) / 2, "x_mm": (edges_x[:-1] + edges_x[1:]) / 2},
-            attrs={"resolution_mm": resolution_mm, "units": getattr(values, "attrs", {}).get("units", "")},
-            name=getattr(values, "name", None),
-        )
+        v = values.values if isinstance(values, xr.DataArray) else values
+        v = np.asarray(v)
+        if v.shape != (self._ds.sizes["unit"],):
+            raise SheetError(f"map() needs one value per unit ({self._ds.sizes['unit']}); got shape {v.shape}.")
+        out = rasterize(v, self.positions[:, :2], resolution_mm=resolution_mm, statistic=statistic,
+                        origin_mm=origin_mm, name=getattr(values, "name", None))
+        attrs = getattr(values, "attrs", {}) or {}
+        out.attrs["units"] = attrs.get("units", "")
+        if "long_name" in attrs:
+            out.attrs["long_name"] = attrs["long_name"]
+        return out

@@ -4,10 +4,11 @@ Smoothness, Moran's I, pinwheels and patches all start from "one value per unit
 plus the unit's position in mm"; pinwheels and patches then need that value on a
 regular grid. Both steps live here so the analyses agree on conventions:
 
-* a grid pixel of size ``resolution_mm`` is centred on ``lo + k·resolution_mm``
-  where ``lo`` is the smallest unit coordinate (a regular sheet maps one unit per
-  pixel when the resolution equals its spacing — the same convention as
-  ``ds.cortex.map``);
+* the grid is :class:`cortexsim.grid.Grid` and binning is :func:`cortexsim.grid.bin_units`
+  — the package's one raster routine, shared with ``ds.cortex.map``, the figures
+  and export: a pixel of size ``resolution_mm`` is centred on ``lo + k·resolution_mm``
+  where ``lo`` is the smallest unit coordinate, and every unit falls in exactly
+  one pixel (a regular sheet maps one unit per pixel at its own spacing);
 * the default resolution is the median nearest-neighbour distance between units.
 """
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from ..errors import SheetError
+from ..grid import Grid, bin_units, default_resolution, smooth_nan, unit_positions
 
 
 def select_area(ds: xr.Dataset | xr.DataArray, area: str | None) -> xr.Dataset | xr.DataArray:
@@ -47,22 +48,12 @@ def select_area(ds: xr.Dataset | xr.DataArray, area: str | None) -> xr.Dataset |
 
 def positions_of(obj: Any) -> np.ndarray:
     """Unit positions (n_units, 2) in mm from a Dataset/DataArray's x_mm/y_mm coords or an array."""
-    if isinstance(obj, (xr.Dataset, xr.DataArray)):
-        missing = [c for c in ("x_mm", "y_mm") if c not in obj.coords]
-        if missing:
-            raise SheetError(
-                f"no unit positions: coords {missing} are missing. Pass a Sheet or a per-unit "
-                f"DataArray that keeps the Sheet's unit coords (x_mm, y_mm)."
-            )
-        pos = np.stack([np.asarray(obj[c].values, dtype=float) for c in ("x_mm", "y_mm")], axis=1)
-    else:
+    if not isinstance(obj, (xr.Dataset, xr.DataArray)):
         pos = np.asarray(obj, dtype=float)
         if pos.ndim != 2 or pos.shape[1] < 2:
             raise SheetError(f"positions must have shape (n_units, 2) in mm; got {pos.shape}.")
-        pos = pos[:, :2]
-    if not np.isfinite(pos).all():
-        raise SheetError("unit positions contain NaN/Inf; every unit needs a finite position in mm.")
-    return pos
+        obj = pos[:, :2]
+    return unit_positions(obj, ndim=2)
 
 
 def unit_values(values: Any, name: str = "values") -> np.ndarray:
@@ -81,28 +72,10 @@ def unit_values(values: Any, name: str = "values") -> np.ndarray:
     return v
 
 
-def default_resolution(pos: np.ndarray) -> float:
-    """Median nearest-neighbour distance between units (mm); 1.0 for a single unit."""
-    if len(pos) < 2:
-        return 1.0
-    # A sample is enough for a median and keeps this O(1) on million-unit sheets.
-    sample = pos if len(pos) <= 20_000 else pos[np.random.default_rng(0).choice(len(pos), 20_000, replace=False)]
-    d, _ = cKDTree(pos).query(sample, k=2)
-    nn = d[:, 1][d[:, 1] > 0]
-    return float(np.median(nn)) if nn.size else 1.0
-
-
 def grid_axes(pos: np.ndarray, resolution_mm: float) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-centre coordinates (x, y) in mm of the grid covering ``pos``."""
-    if not resolution_mm > 0:
-        raise ValueError(f"resolution_mm must be > 0; got {resolution_mm}.")
-    lo, hi = pos.min(axis=0), pos.max(axis=0)
-    n = np.floor((hi - lo) / resolution_mm + 0.5).astype(int) + 1
-    if int(n[0]) * int(n[1]) > 64_000_000:
-        raise ValueError(
-            f"a {n[1]}×{n[0]} grid at resolution {resolution_mm} mm is too large; pass a coarser resolution_mm."
-        )
-    return lo[0] + resolution_mm * np.arange(n[0]), lo[1] + resolution_mm * np.arange(n[1])
+    x, y = Grid.covering(pos, resolution_mm).axes()
+    return x, y
 
 
 def bin_to_grid(
@@ -112,21 +85,9 @@ def bin_to_grid(
 
     Values may be complex (the orientation field). Pixels without a unit are NaN.
     """
-    ix = np.clip(np.rint((pos[:, 0] - x[0]) / resolution_mm).astype(np.int64), 0, len(x) - 1)
-    iy = np.clip(np.rint((pos[:, 1] - y[0]) / resolution_mm).astype(np.int64), 0, len(y) - 1)
-    ok = np.isfinite(values)
-    flat = (iy * len(x) + ix)[ok]
-    size = len(x) * len(y)
-    count = np.bincount(flat, minlength=size).astype(float)
-    v = values[ok]
-    if np.iscomplexobj(v):
-        total = np.bincount(flat, v.real, size) + 1j * np.bincount(flat, v.imag, size)
-    else:
-        total = np.bincount(flat, v, size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        img = total / count
-    img[count == 0] = np.nan
-    return img.reshape(len(y), len(x)), count.reshape(len(y), len(x))
+    grid = Grid((float(x[0]), float(y[0])), float(resolution_mm), (len(x), len(y)))
+    img, count = bin_units(values, grid.flat_index(pos), grid.size, "mean")
+    return img.reshape(grid.array_shape), count.reshape(grid.array_shape).astype(float)
 
 
 def to_grid(
@@ -187,17 +148,16 @@ def nan_gaussian(img: np.ndarray, sigma_px: float) -> np.ndarray:
     mask = np.isfinite(img)
     if sigma_px <= 0:
         return img.copy()
-    filled = np.where(mask, img, 0.0)
-    num = ndimage.gaussian_filter(filled, sigma_px, mode="constant")
-    den = ndimage.gaussian_filter(mask.astype(float), sigma_px, mode="constant")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = num / den
+    out, den = smooth_nan(img, sigma_px)
     out[~ndimage.binary_fill_holes(mask) | (den <= 1e-12)] = np.nan
     return out
 
 
 def grid_dataarray(img: np.ndarray, x: np.ndarray, y: np.ndarray, name: str, **attrs: Any) -> xr.DataArray:
-    """Wrap a (ny, nx) image as a DataArray with mm coords."""
+    """Wrap a (ny, nx) image as a DataArray with mm coords (and the grid's affine when its step is known)."""
+    steps = np.concatenate([np.diff(x), np.diff(y)])
+    if steps.size:
+        return Grid((float(x[0]), float(y[0])), float(steps[0]), (len(x), len(y))).dataarray(img, name, **attrs)
     return xr.DataArray(
         img,
         dims=("y_mm", "x_mm"),

@@ -21,7 +21,6 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..errors import SheetError
-from ._common import unit_coords
 
 FORMATS: tuple[str, ...] = ("png", "svg")
 #: Colour of units without preference and of sheet pixels without a unit.
@@ -65,10 +64,10 @@ def _raster(values: np.ndarray, like: xr.DataArray, statistic: str = "mean") -> 
     """(image (ny, nx), imshow extent in mm) of per-unit ``values`` placed by x_mm / y_mm."""
     if "x_mm" not in like.coords or "y_mm" not in like.coords:
         raise SheetError("plotting a map needs the unit coords x_mm / y_mm; keep the Sheet's unit coords.")
-    img = xr.Dataset(coords=unit_coords(like)).cortex.map(values, statistic=statistic)
-    res = float(img.attrs["resolution_mm"])
-    x, y = img["x_mm"].values, img["y_mm"].values
-    return np.asarray(img.values), [x[0] - res / 2, x[-1] + res / 2, y[0] - res / 2, y[-1] + res / 2]
+    from ..grid import Grid, rasterize, unit_positions
+
+    img = rasterize(values, unit_positions(like, ndim=2), statistic=statistic)  # the package's one raster routine
+    return np.asarray(img.values), Grid.of(img).extent()
 
 
 def _map_figure(da: xr.DataArray, draw: Any, title: str) -> tuple[Figure, Any, np.ndarray]:
