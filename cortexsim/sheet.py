@@ -29,6 +29,8 @@ from .errors import SheetError
 UNIT_COORDS: tuple[str, ...] = ("area", "layer", "channel", "row", "col", "x_mm", "y_mm", "unit_id")
 POSITION_COORDS: tuple[str, ...] = ("x_mm", "y_mm", "z_mm")
 OPTIONAL_DIMS: tuple[str, ...] = ("time", "repeat")
+#: Largest |position| accepted (mm): 1 km; larger values are a unit mistake (or damage).
+MAX_POSITION_MM = 1e6
 
 _COORD_ATTRS = {
     "x_mm": {"units": "mm", "long_name": "position on the cortical sheet, x"},
@@ -92,19 +94,29 @@ def make_sheet(
     """
     shape = getattr(responses, "shape", None)
     if shape is None:
-        responses = np.asarray(responses)
+        try:
+            responses = np.asarray(responses, dtype=float)
+        except (ValueError, TypeError) as exc:
+            raise SheetError(
+                f"responses must be a rectangular array of numbers (stimulus × unit); could not convert "
+                f"them ({exc}). Ragged lists need padding; strings are not responses."
+            ) from None
         shape = responses.shape
-    if len(shape) < 2:
+    if len(shape) < 2 or len(shape) > 2 + len(OPTIONAL_DIMS):
         raise SheetError(
-            f"responses must have at least 2 dims (stimulus, unit); got shape {tuple(shape)}."
+            f"responses must have 2 to {2 + len(OPTIONAL_DIMS)} dims (stimulus, unit[, time, repeat]); "
+            f"got shape {tuple(shape)}."
         )
     n_stim, n_units = int(shape[0]), int(shape[1])
     dims = ("stimulus", "unit") + OPTIONAL_DIMS[: len(shape) - 2]
 
-    def unit_array(name: str, value: Any, default: Any) -> np.ndarray:
+    def unit_array(name: str, value: Any, default: Any, kind: type) -> np.ndarray:
         if value is None:
             value = default
-        arr = np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except ValueError as exc:  # ragged nested lists
+            raise SheetError(f"coord {name!r} must be one value per unit; could not convert it ({exc}).") from None
         if arr.ndim == 0:
             arr = np.full(n_units, arr.item())
         if arr.shape != (n_units,):
@@ -112,20 +124,28 @@ def make_sheet(
                 f"coord {name!r} has shape {arr.shape} but responses have {n_units} units; "
                 f"give one value per unit."
             )
-        return arr
+        if kind is str:
+            return arr.astype(str)
+        if arr.dtype.kind not in "iufb" or (kind is np.int64 and arr.dtype.kind == "f"
+                                            and not np.array_equal(arr, np.round(arr))):
+            raise SheetError(
+                f"coord {name!r} must be {'integers' if kind is np.int64 else 'numbers (mm)'}; got "
+                f"dtype {arr.dtype} (e.g. {arr[:3].tolist()})."
+            )
+        return arr.astype(kind)
 
     coords: dict[str, tuple[str, np.ndarray]] = {
-        "area": ("unit", unit_array("area", area, "area").astype(str)),
-        "layer": ("unit", unit_array("layer", layer, "layer").astype(str)),
-        "channel": ("unit", unit_array("channel", channel, np.arange(n_units)).astype(np.int64)),
-        "row": ("unit", unit_array("row", row, -1).astype(np.int64)),
-        "col": ("unit", unit_array("col", col, -1).astype(np.int64)),
-        "x_mm": ("unit", unit_array("x_mm", x_mm, None).astype(np.float64)),
-        "y_mm": ("unit", unit_array("y_mm", y_mm, None).astype(np.float64)),
-        "unit_id": ("unit", unit_array("unit_id", unit_id, np.arange(n_units)).astype(np.int64)),
+        "area": ("unit", unit_array("area", area, "area", str)),
+        "layer": ("unit", unit_array("layer", layer, "layer", str)),
+        "channel": ("unit", unit_array("channel", channel, np.arange(n_units), np.int64)),
+        "row": ("unit", unit_array("row", row, -1, np.int64)),
+        "col": ("unit", unit_array("col", col, -1, np.int64)),
+        "x_mm": ("unit", unit_array("x_mm", x_mm, None, np.float64)),
+        "y_mm": ("unit", unit_array("y_mm", y_mm, None, np.float64)),
+        "unit_id": ("unit", unit_array("unit_id", unit_id, np.arange(n_units), np.int64)),
     }
     if z_mm is not None:
-        coords["z_mm"] = ("unit", unit_array("z_mm", z_mm, None).astype(np.float64))
+        coords["z_mm"] = ("unit", unit_array("z_mm", z_mm, None, np.float64))
 
     table = stimulus_table(stimuli, n_stim)
     for column in table.columns:
@@ -160,7 +180,10 @@ def stimulus_table(stimuli: pd.DataFrame | Mapping[str, Any] | None, n_stim: int
     elif isinstance(stimuli, pd.DataFrame):
         table = stimuli.reset_index(drop=True).copy()
     else:
-        table = pd.DataFrame({k: np.asarray(v) for k, v in stimuli.items()})
+        try:
+            table = pd.DataFrame({k: np.asarray(v) for k, v in stimuli.items()})
+        except ValueError as exc:  # columns of different lengths, ragged values
+            raise SheetError(f"stimulus metadata must be one value per stimulus in every column ({exc}).") from None
     if len(table) != n_stim:
         raise SheetError(
             f"stimulus metadata has {len(table)} rows but responses have {n_stim} stimuli."
@@ -227,6 +250,11 @@ def validate_sheet(
             f"Use ds.transpose('stimulus', 'unit', ...) or rename the dims."
         )
     n_units = ds.sizes["unit"]
+    if ds.sizes["stimulus"] == 0 or n_units == 0:
+        raise SheetError(
+            f"the Sheet is empty ({ds.sizes['stimulus']} stimuli × {n_units} units); a Sheet needs at least "
+            f"one stimulus and one unit (check the selection that produced it)."
+        )
     for name in UNIT_COORDS:
         if name not in ds.coords:
             raise SheetError(f"Sheet is missing the unit coord {name!r} (needed: {', '.join(UNIT_COORDS)}).")
@@ -244,6 +272,27 @@ def validate_sheet(
                 raise SheetError(
                     f"position coord {name!r} has {int(bad.sum())} non-finite values "
                     f"(first at unit index {int(np.argmax(bad))}); every unit needs a finite position in mm."
+                )
+            far = np.abs(pos) > MAX_POSITION_MM
+            if far.any():
+                raise SheetError(
+                    f"position coord {name!r} has {int(far.sum())} values beyond ±{MAX_POSITION_MM:g} mm (e.g. "
+                    f"{float(pos[np.argmax(far)]):.3g} at unit index {int(np.argmax(far))}); positions are in mm "
+                    f"on a cortical sheet — convert the units (µm? m?) or fix the layout."
+                )
+    for name in ("area", "layer"):
+        if ds[name].dtype.kind not in "OUS" or not _all_str(ds[name].values):
+            raise SheetError(
+                f"coord {name!r} must hold strings (names); got dtype {ds[name].dtype}. "
+                f"Convert it, e.g. ds.assign_coords({name}=ds.{name}.astype(str))."
+            )
+    for name, coord in ds.coords.items():
+        if coord.dims == ("stimulus",) and coord.dtype.kind == "O":
+            kinds = {_label_kind(v) for v in np.asarray(coord.values).tolist()}
+            if len(kinds - {"missing"}) > 1:
+                raise SheetError(
+                    f"stimulus coord {name!r} mixes {' and '.join(sorted(kinds - {'missing'}))} labels; analyses "
+                    f"compare labels by value, so use one type, e.g. ds.assign_coords({name}=ds.{name}.astype(str))."
                 )
     for name in ("channel", "row", "col", "unit_id"):
         if not np.issubdtype(ds[name].dtype, np.integer):
@@ -270,6 +319,23 @@ def validate_sheet(
                 f"allow_nonfinite=True if they are intended."
             )
     return ds
+
+
+def _all_str(values: np.ndarray) -> bool:
+    arr = np.asarray(values)
+    return arr.dtype.kind in "US" or all(isinstance(v, str) for v in arr.ravel().tolist())
+
+
+def _label_kind(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "missing"
+    if isinstance(value, (bool, np.bool_)):
+        return "boolean"
+    if isinstance(value, (int, float, np.number)):
+        return "numeric"
+    if isinstance(value, (str, bytes)):
+        return "string"
+    return type(value).__name__
 
 
 def is_sheet(ds: Any) -> bool:

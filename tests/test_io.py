@@ -33,8 +33,10 @@ def test_readable_by_h5py_and_xarray(small_sheet, tmp_path):
         assert f["responses"].compression == "gzip" and f["responses"].chunks is not None
         assert [v.decode() for v in f["domain"][...]] == list(small_sheet.domain.values)
         np.testing.assert_array_equal(f["x_mm"][...], small_sheet.x_mm.values)
-    plain = xr.open_dataset(path)
-    xr.testing.assert_identical(plain.load(), small_sheet)
+        assert f["responses"].fletcher32 and f["x_mm"].fletcher32 and f["unit_id"].fletcher32
+    plain = xr.open_dataset(path).load()
+    assert plain.attrs.pop("cortexsim_coords_sha256") == cx.io.coords_digest(small_sheet)
+    xr.testing.assert_identical(plain, small_sheet)
 
 
 def test_overwrite_replaces(small_sheet, tmp_path):

@@ -81,7 +81,7 @@ def test_make_sheet_length_mismatch():
         cx.make_sheet(np.zeros((2, 4), np.float32), x_mm=np.zeros(3), y_mm=np.zeros(4))
     with pytest.raises(SheetError, match="2 rows but responses have 3 stimuli"):
         cx.make_sheet(np.zeros((3, 4), np.float32), x_mm=np.zeros(4), y_mm=np.zeros(4), stimuli={"a": [1, 2]})
-    with pytest.raises(SheetError, match="at least 2 dims"):
+    with pytest.raises(SheetError, match="must have 2 to 4 dims"):
         cx.make_sheet(np.zeros(4, np.float32), x_mm=np.zeros(4), y_mm=np.zeros(4))
 
 
