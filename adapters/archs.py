@@ -14,11 +14,22 @@ name           network
 ``resnet20``   He et al.'s CIFAR ResNet-20 (16/32/64 channels, 3 blocks per stage,
                parameter-free "option A" shortcuts): 269,722 parameters for 10
                classes, 275,572 for 100 — Hannagan's table lists 275,572.
-``smallcnn``   Small CNN with a dense penultimate layer for Truong & Hasson's
-               weight/activation-similarity losses: three conv–BN–ReLU–pool
-               blocks (32, 64, 128 channels), flatten, ``topo`` Linear(→121),
-               ReLU, ``out`` Linear(121 → classes).
+``smallcnn``   Small CNN with a dense penultimate layer (cortexsim's own): three
+               conv–BN–ReLU–pool blocks (32, 64, 128 channels), 2×2 average pool,
+               flatten (512), ``topo`` Linear(→121), ReLU, ``out`` Linear(121 → classes).
+``th_mnist``   Truong & Hasson's MNIST network (``MinimalCNN_GAP_DO`` in
+               tlmnhut/weight_vs_act_toponet): conv1 3×3 → 32, ReLU, max-pool 2,
+               conv2 3×3 → 64, ReLU, max-pool 2, global average pool, ``fc1``
+               Linear(64 → 121) (the topographic layer, hooked before its ReLU),
+               ReLU, dropout 0.5, ``fc2`` Linear(121 → classes). PyTorch's default init.
+``th_cifar``   Their CIFAR-10 network (``DeeperCNN_CIFAR10``): four conv 3×3–BN–ReLU
+               blocks (32, 64, 128, 256), max-pool 2 after the first three, global
+               average pool, ``fc1`` Linear(256 → 121), ReLU, dropout 0.5, ``fc2``.
 =============  ==============================================================
+
+Module names of ``th_mnist`` / ``th_cifar`` are the reference's (``conv1`` … ``fc2``), so
+their state dicts have the same keys. The reference MNIST net takes 1 grey channel; the
+offline ``digits`` set is RGB, so ``in_channels`` (default 3) decides.
 
 Every builder takes ``num_classes`` and ``in_channels``; nothing is downloaded
 (torchvision ``weights=None``).
@@ -35,7 +46,11 @@ from torch.nn import functional as F
 
 from .base import AdapterError
 
-ARCHS: tuple[str, ...] = ("resnet18", "vgg16", "densenet121", "resnet20", "smallcnn")
+ARCHS: tuple[str, ...] = ("resnet18", "vgg16", "densenet121", "resnet20", "smallcnn", "th_mnist", "th_cifar")
+#: Initialisations of a replaced stem conv (``stem_init``): ``"fan_out"`` Kaiming normal (fan-out, ReLU) as
+#: torchvision initialises its other convs; ``"pytorch"`` the ``nn.Conv2d`` default (Kaiming uniform, a = √5),
+#: as bootphon/topography's ResNet-18 conv1; ``"fan_in"`` Kaiming normal (fan-in), as its DenseNet-121 conv0.
+STEM_INITS: tuple[str, ...] = ("fan_out", "pytorch", "fan_in")
 _ALIASES = {"vgg16_bn": "vgg16"}
 
 #: Name (inside the arch) of the final classifier Linear, used by ``features`` and topographic heads.
@@ -45,6 +60,8 @@ HEAD: dict[str, str] = {
     "densenet121": "classifier",
     "resnet20": "linear",
     "smallcnn": "out",
+    "th_mnist": "fc2",
+    "th_cifar": "fc2",
 }
 
 
@@ -55,6 +72,8 @@ DEFAULT_AREAS: dict[str, dict[str, str]] = {
     "densenet121": {"V1": "features.denseblock2", "IT": "features.denseblock4"},
     "resnet20": {"V1": "layer2.0", "IT": "layer3.2"},
     "smallcnn": {"IT": "topo"},
+    "th_mnist": {"IT": "fc1"},
+    "th_cifar": {"IT": "fc1"},
 }
 
 
@@ -147,12 +166,35 @@ def small_cnn(num_classes: int, in_channels: int = 3, n_topo: int = 121) -> nn.S
     )
 
 
+def th_net(kind: str, num_classes: int, in_channels: int = 3, n_topo: int = 121, dropout: float = 0.5) -> nn.Sequential:
+    """Truong & Hasson's reference networks: ``kind`` "mnist" (``MinimalCNN_GAP_DO``) or "cifar"
+    (``DeeperCNN_CIFAR10``); ``fc1`` is the n_topo-unit topographic layer (see module docstring)."""
+    widths = (32, 64) if kind == "mnist" else (32, 64, 128, 256)
+    layers: list[tuple[str, nn.Module]] = []
+    c_in = in_channels
+    for i, c_out in enumerate(widths, start=1):
+        layers.append((f"conv{i}", nn.Conv2d(c_in, c_out, 3, padding=1)))
+        if kind == "cifar":
+            layers.append((f"bn{i}", nn.BatchNorm2d(c_out)))
+        layers.append((f"relu{i}", nn.ReLU()))
+        if kind == "mnist" or i < len(widths):
+            layers.append((f"pool{i}", nn.MaxPool2d(2)))
+        c_in = c_out
+    layers += [("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc1", nn.Linear(c_in, n_topo)),
+               ("relu", nn.ReLU()), ("dropout", nn.Dropout(dropout)), ("fc2", nn.Linear(n_topo, num_classes))]
+    return nn.Sequential(OrderedDict(layers))
+
+
 # --------------------------------------------------------------------------- builders
 
 
-def _cifar_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
+def _cifar_conv(in_channels: int, out_channels: int, init: str = "fan_out") -> nn.Conv2d:
     conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False)
-    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    if init == "fan_out":
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    elif init == "fan_in":
+        nn.init.kaiming_normal_(conv.weight)
+    # "pytorch": keep nn.Conv2d's own reset_parameters() (Kaiming uniform, a = √5)
     return conv
 
 
@@ -166,6 +208,7 @@ def build_arch(
     maxpool: bool | None = None,
     topo_units: int | None = None,
     seed: int | None = None,
+    stem_init: str = "fan_out",
 ) -> nn.Module:
     """Build one of :data:`ARCHS` with random weights.
 
@@ -182,33 +225,42 @@ def build_arch(
         ResNet-18 / DenseNet-121 stem (see module docstring).
     topo_units : int, optional
         Replace the classifier Linear(F → classes) by ``Sequential(topo=Linear(F → topo_units),
-        act=ReLU, out=Linear(topo_units → classes))`` — the dense topographic layer of ``ws``/``as``.
+        act=ReLU, out=Linear(topo_units → classes))`` — the dense topographic layer of ``ws``/``as``
+        (``smallcnn``, ``th_mnist``, ``th_cifar``: the width of their own topographic layer).
+    stem_init : one of :data:`STEM_INITS`
+        Initialisation of the CIFAR stem conv that replaces ResNet-18's conv1 / DenseNet-121's conv0.
     seed : int, optional
         Seed of the weight initialisation (the global RNG is left untouched).
     """
     arch = canonical_arch(arch)
     if int(num_classes) != num_classes or num_classes < 1:
         raise AdapterError(f"num_classes must be a positive integer; got {num_classes!r}.")
+    if stem_init not in STEM_INITS:
+        raise AdapterError(f"stem_init must be one of {STEM_INITS}; got {stem_init!r}.")
+    args = (arch, int(num_classes), in_channels, image_size, cifar_stem, maxpool, topo_units, stem_init)
     if seed is None:
-        return _build(arch, int(num_classes), in_channels, image_size, cifar_stem, maxpool, topo_units)
+        return _build(*args)
     # Fork the CPU RNG so building a model does not move the caller's random stream.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _build(arch, int(num_classes), in_channels, image_size, cifar_stem, maxpool, topo_units)
+        return _build(*args)
 
 
 def _build(
-    arch: str, num_classes: int, in_channels: int, image_size: int, cifar_stem: bool | None, maxpool: bool | None, topo_units: int | None
+    arch: str, num_classes: int, in_channels: int, image_size: int, cifar_stem: bool | None, maxpool: bool | None,
+    topo_units: int | None, stem_init: str = "fan_out",
 ) -> nn.Module:
     cifar = image_size <= 64 if cifar_stem is None else cifar_stem
     if arch == "resnet20":
         model: nn.Module = ResNet20(num_classes, in_channels)
     elif arch == "smallcnn":
         return small_cnn(num_classes, in_channels, topo_units or 121)
+    elif arch in ("th_mnist", "th_cifar"):
+        return th_net(arch[3:], num_classes, in_channels, topo_units or 121)
     elif arch == "resnet18":
         model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
         if cifar:
-            model.conv1 = _cifar_conv(in_channels, 64)
+            model.conv1 = _cifar_conv(in_channels, 64, stem_init)
             if not maxpool:
                 model.maxpool = nn.Identity()
         elif in_channels != 3:
@@ -222,7 +274,7 @@ def _build(
     else:  # densenet121
         model = torchvision.models.densenet121(weights=None, num_classes=num_classes)
         if cifar:
-            model.features.conv0 = _cifar_conv(in_channels, model.features.conv0.out_channels)
+            model.features.conv0 = _cifar_conv(in_channels, model.features.conv0.out_channels, stem_init)
         elif in_channels != 3:
             model.features.conv0 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
     if topo_units:
@@ -246,13 +298,14 @@ def _replace_head(model: nn.Module, head: str, n_units: int) -> None:
 def topo_layer(arch: str) -> str:
     """Name (inside the arch) of the dense topographic layer added by ``topo_units``."""
     arch = canonical_arch(arch)
-    return "topo" if arch == "smallcnn" else f"{HEAD[arch]}.topo"
+    own = {"smallcnn": "topo", "th_mnist": "fc1", "th_cifar": "fc1"}
+    return own.get(arch, f"{HEAD[arch]}.topo")
 
 
 def head_name(arch: str, topo_units: int | None = None) -> str:
     """Name of the final classifier Linear (its input is the ``features`` representation)."""
     arch = canonical_arch(arch)
-    if topo_units and arch != "smallcnn":
+    if topo_units and arch not in ("smallcnn", "th_mnist", "th_cifar"):
         return f"{HEAD[arch]}.out"
     return HEAD[arch]
 
@@ -264,7 +317,7 @@ def count_parameters(model: nn.Module) -> int:
 
 def arch_kwargs(kwargs: dict[str, Any], method: str) -> dict[str, Any]:
     """The architecture options of a method's ``**kwargs``; any other key is a TypeError."""
-    known = ("in_channels", "cifar_stem", "maxpool")
+    known = ("in_channels", "cifar_stem", "maxpool", "stem_init")
     unknown = sorted(set(kwargs) - set(known))
     if unknown:
         raise TypeError(f"{method}.build got unexpected options {unknown}; architecture options are {known}.")

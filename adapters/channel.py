@@ -9,9 +9,12 @@ activation* (the Conv2d output, hooked),
     S_ij = ⟨ỹ_i, ỹ_j⟩ / (‖ỹ_i‖ ‖ỹ_j‖),
     L_topo^l = 2 / (C(C−1)) · Σ_{i<j} (S_ij − 1/(d_ij + 1))²,
 
-averaged over the batch, and L = L_classif + λ · (1/L) Σ_l L_topo^l (eq. 2–3).
-Each layer costs two matmuls on the (N, C, HW) channel rows against a precomputed
-1/(d+1) buffer, never an (N, C, C) tensor (see :func:`channel_topographic_loss`).
+averaged over the batch, and L = L_classif + λ · Σ_l L_topo^l — the **sum** over
+layers, as bootphon/topography's ``topographic_loss`` (``total_loss += layer_loss``),
+so the paper's λ values mean the same here. Each layer costs two matmuls on the
+(N, C, HW) channel rows against a precomputed 1/(d+1) buffer, never an (N, C, C)
+tensor (see :func:`channel_topographic_loss`); it equals the reference's per-layer
+value to float32 precision.
 
 Layers (bootphon/topography ``topographic_layer_names``, "end of each building
 block" in the paper):
@@ -22,10 +25,32 @@ block" in the paper):
   (``denseblock1.denselayer6.conv2`` … ``denseblock4.denselayer16.conv2``).
 * VGG-16 (BN): all 13 conv layers.
 
-Stems follow the paper/bootphon: ResNet-18 and DenseNet-121 get a 3×3/stride-1
-first conv on 32×32 inputs and keep their max-pool (``maxpool=True``).
-bootphon sums the per-layer losses; we follow the paper's mean over layers
-(λ = 1 here equals λ = 1/L there).
+Defaults: ``preset="reference"`` (bootphon/topography @f4cc1d6)
+-----------------------------------------------------------------
+* **Layouts** position for position as ``topography/core/distance.py``
+  (:mod:`cortexsim.layout`, ``variant="reference"``): grids over [0, 1] inclusive
+  (spacing 1/(N−1)), circle and sphere of radius 0.5 (Fibonacci sphere from pole to
+  pole), nested grids from the unit square inwards, halving. The nested layouts, in
+  float32 as the reference, repeat positions from 195 (2-D) / 483 (3-D) channels on:
+  coincident channels have d = 0, so 1/(d + 1) = 1 (finite; they are asked to be
+  identical).
+* **Reduction**: λ · Σ_l (``reduction="sum"``); ``"mean"`` divides by the number of layers.
+* **Stems**: ResNet-18 and DenseNet-121 get a 3×3/stride-1 first conv on ≤ 64 px inputs
+  and keep their max-pool; ResNet-18's new conv1 keeps PyTorch's default init (Kaiming
+  uniform, a = √5) and DenseNet's conv0 gets ``kaiming_normal_`` (fan-in), as the reference
+  (``stem_init``; cortexsim's other stems use torchvision's fan-out init).
+* **Recipe** (``scripts/training/cifar.py``): SGD lr 0.01, momentum 0.9, weight decay 0.01,
+  batch 256, 100 epochs, linear warm-up over 30 % of them then cosine to 0.
+  λ grid :data:`LAMBDA_GRID` (``scripts/training/create_jobs.py``).
+
+``preset="cortexsim"`` keeps cortexsim's earlier choices: ``variant="cortexsim"`` layouts
+(spacing 1/N, radius 1, nested shells from the centre outwards), the mean over layers
+(λ = 1 there is λ = 1/L here), and a fan-out Kaiming stem.
+
+Remaining differences: the reference steps its warm-up/cosine schedule per epoch (its
+first epoch at lr 0) and holds out 10 % of CIFAR for validation; cortexsim's trainer steps
+per optimizer step. The reference also offers 1-D layouts and an L1 distance, which are
+not here.
 """
 from __future__ import annotations
 
@@ -59,9 +84,15 @@ AREAS: dict[str, dict[str, str]] = {
     "densenet121": {"V1": "features.denseblock2.denselayer12.conv2", "IT": "features.denseblock4.denselayer16.conv2"},
     "vgg16": {"V1": "features.20", "IT": "features.40"},
 }
-#: λ grid of the design table (1e-5 … 5). The paper picks λ on the validation set and
+#: The reference's λ grid (``create_jobs.py``). The paper picks λ on the validation set and
 #: uses λ = 1 for its pruning experiment (ResNet-18, 2-D grid).
-LAMBDA_GRID: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 0.5, 1.0, 5.0)
+LAMBDA_GRID: tuple[float, ...] = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0, 5.0)
+REDUCTIONS: tuple[str, ...] = ("sum", "mean")
+#: Per preset: layout variant, reduction over layers, stem init per arch.
+_PRESETS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "reference": ("reference", "sum", {"resnet18": "pytorch", "densenet121": "fan_in", "vgg16": "fan_out"}),
+    "cortexsim": ("cortexsim", "mean", {"resnet18": "fan_out", "densenet121": "fan_out", "vgg16": "fan_out"}),
+}
 
 
 def inverse_distance(positions: np.ndarray) -> np.ndarray:
@@ -114,9 +145,9 @@ class ChannelNet(HookedNet):
 
     method = "channel"
 
-    def __init__(self, net: nn.Module, layers: list[str], head: str, lam: float) -> None:
+    def __init__(self, net: nn.Module, layers: list[str], head: str, lam: float, reduction: str = "sum") -> None:
         super().__init__(net, capture=layers, head=head)
-        self.lam = lam
+        self.lam, self.reduction = lam, reduction
         self.layer_names = list(layers)
 
     def set_positions(self, name: str, positions: np.ndarray) -> None:
@@ -124,12 +155,13 @@ class ChannelNet(HookedNet):
         self.register_buffer(f"invd_{i}", torch.as_tensor(inverse_distance(positions)), persistent=False)
 
     def spatial_loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """λ · mean over layers of L_topo^l."""
+        """λ · Σ_l L_topo^l (``reduction="sum"``, the reference's) or λ · mean over layers."""
         per_layer = {
             name: channel_topographic_loss(self.activation(name), getattr(self, f"invd_{i}"))
             for i, name in enumerate(self.layer_names)
         }
-        return self.lam * torch.stack(list(per_layer.values())).mean(), per_layer
+        stacked = torch.stack(list(per_layer.values()))
+        return self.lam * (stacked.sum() if self.reduction == "sum" else stacked.mean()), per_layer
 
 
 def build(
@@ -142,6 +174,9 @@ def build(
     seed: int = 0,
     image_size: int = 32,
     scale_mm: float = 1.0,
+    preset: str = "reference",
+    reduction: str | None = None,
+    variant: str | None = None,
     **kwargs: Any,
 ) -> TopographicNet:
     """Build a network with Poli et al.'s topographic loss.
@@ -158,20 +193,35 @@ def build(
     seed, image_size : int
     scale_mm : float
         Position scale (1 = the paper's [0, 1] coordinates; it changes 1/(d+1)).
-    **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool`` (default True: stems as in the paper).
+    preset : "reference" | "cortexsim"
+        bootphon/topography's setup (default) or cortexsim's earlier one (module docstring).
+    reduction : "sum" | "mean", optional
+        Over layers (reference: sum).
+    variant : "reference" | "cortexsim", optional
+        Layout variant (:mod:`cortexsim.layout`).
+    **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool`` (default True: stems as in the paper),
+        ``stem_init`` (:data:`adapters.archs.STEM_INITS`).
     """
     arch = canonical_arch(arch, ARCHS)
     lam = check_lam(lam)
     layout = check_layout(layout, CHANNEL_LAYOUTS, "channel")
     if not scale_mm > 0:
         raise AdapterError(f"scale_mm must be > 0; got {scale_mm!r}.")
+    if preset not in _PRESETS:
+        raise AdapterError(f"preset must be one of {tuple(_PRESETS)}; got {preset!r}.")
+    variant_d, reduction_d, stems = _PRESETS[preset]
+    reduction = reduction_d if reduction is None else reduction
+    if reduction not in REDUCTIONS:
+        raise AdapterError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}.")
+    variant = variant_d if variant is None else variant
     kwargs.setdefault("maxpool", True)
+    kwargs.setdefault("stem_init", stems[arch])
     akw = arch_kwargs(kwargs, "channel")
     net = build_arch(arch, num_classes, image_size=image_size, seed=seed, **akw)
     names = resolve_layers(net, layers, LAYERS[arch], kind=nn.Conv2d)
-    model = ChannelNet(net, names, head_name(arch), lam)
+    model = ChannelNet(net, names, head_name(arch), lam, reduction)
     shapes = model.probe_shapes(image_size, akw.get("in_channels", 3))
-    model.placements = place_layers(shapes, layout, {n: {"scale_mm": scale_mm} for n in names})
+    model.placements = place_layers(shapes, layout, {n: {"scale_mm": scale_mm, "variant": variant} for n in names})
     for name in names:
         model.set_positions(name, model.placements[PREFIX + name].positions)
     model.layout = layout
@@ -186,7 +236,7 @@ SPEC = register(
         archs=ARCHS,
         defaults={
             "lam": 1.0, "layout": "grid2d", "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.01,
-            "batch_size": 256, "epochs": 100, "scheduler": "cosine", "warmup_fraction": 0.3,
+            "batch_size": 256, "epochs": 100, "scheduler": "cosine", "warmup_fraction": 0.3, "arch": "resnet18",
         },
         paper="Poli, Dupoux & Riad (2023) Introducing topography in convolutional neural networks. ICASSP.",
     )

@@ -9,7 +9,11 @@ k-th unit sits at tile row k // (m/n), column k mod (m/n) —
 through dropout (0.5) and BatchNorm2d(1) into the final network (another
 ResNet-20, one input channel) that gives the outputs. Loss: binary cross-entropy
 (one-hot class targets or soft targets such as number codes); Adam, lr 1e-3,
-20 epochs.
+20 epochs, batch 100 — as the reference notebooks (THANNAGA/Reset-Networks:
+``optim.Adam(net.parameters())``, ``nn.BCELoss`` on sigmoid outputs, ``train_batchsize =
+100``, ``epochs = 20`` for CIFAR-100; the number task runs 50 epochs — pass ``epochs=50``).
+The analyses of Reset maps (clustering and topography indices, and how they differ from
+the notebooks) are in :mod:`cortexsim.analysis.clustering`.
 
 Optional autoencoder regulariser (the paper's "Regularization by auto-encoding"):
 a second level-2 sub-network reconstructs the input from the same grid; its MSE
@@ -216,7 +220,7 @@ SPEC = register(
         archs=("resnet20",),
         defaults={
             "lam": 1.0, "n": 4, "m": 32, "layout": "reset", "loss": "bce", "optimizer": "adam", "lr": 1e-3,
-            "epochs": 20, "batch_size": 100, "dropout": 0.5,
+            "epochs": 20, "batch_size": 100, "dropout": 0.5, "arch": "resnet20",
         },
         paper="Hannagan (2021) Reset networks: emergent topography by composition of convolutional neural networks.",
     )

@@ -1,28 +1,45 @@
 """``ws`` and ``as``: Truong & Hasson's weight- and activation-similarity losses.
 
 A dense (penultimate) layer of ``grid_side²`` units (default 11 × 11 = 121) is laid
-on a square grid (layout ``square_grid``, 1 mm spacing). Grid neighbours are the
-pairs of units at most one step apart (8-neighbourhood, ``neighbourhood="moore"``;
-``"von_neumann"`` for the 4 nearest). With P the list of neighbour pairs,
+on a square grid (layout ``square_grid``, 1 mm spacing, unit k at row k // 11, column
+k mod 11 as the reference's ``weights.view(11, 11, -1)``). Grid neighbours are the 8
+surrounding units (``neighbourhood="moore"``; ``"von_neumann"`` for the 4 nearest).
+With P the neighbour pairs,
 
 * **WS** (weight similarity): neighbours have similar incoming weight vectors,
-  L_WS = mean_{(i,j)∈P} ‖w_i − w_j‖₂ (``metric="euclidean"``, default — "a
-  distance between weight vectors", Fig. 1), or ‖w_i − w_j‖² (``"sqeuclidean"``),
-  or 1 − cos(w_i, w_j) (``"cosine"``); w_i is row i of the layer's weight matrix.
-* **AS** (activation similarity): neighbours have correlated activations over
-  the batch, L_AS = mean_{(i,j)∈P} (1 − r_ij), r_ij the Pearson correlation of the
-  layer's outputs (pre-ReLU; the Linear module's output is hooked).
+  L_WS = mean_{(i,j)∈P} dist(w_i, w_j), w_i row i of the layer's weight matrix, with
+  ``metric`` = ``"correlation"``: 1 − Pearson(w_i, w_j) (centred, + 1e-8 in the
+  denominator); ``"cosine"``: 1 − w_i·w_j / (‖w_i‖‖w_j‖ + 1e-8); ``"euclidean"``:
+  ‖w_i − w_j‖₂; ``"sqeuclidean"``: ‖w_i − w_j‖² (the last two are not in the reference's
+  training scripts). The reference's double loop visits every ordered pair, so its mean
+  over ordered pairs equals this mean over unordered ones.
+* **AS** (activation similarity): neighbours have correlated activations over the batch,
+  L_AS = mean_{(i,j)∈P} (1 − r_ij), r_ij the Pearson correlation over the batch of the
+  layer's **pre-ReLU** outputs (the Linear module's output is hooked — the activations
+  the reference networks return as ``fc1_output``). The public code has **no AS loss**
+  (its training scripts compute WS only); this is our reading of the paper's definition
+  ("activation similarity is computed by correlating activation vectors across objects").
 
-L = L_task + λ · mean over regularised layers. The reference implementation
-loops over units in Python; here the neighbour list is a precomputed index
+L = L_task + λ · mean over regularised layers (one layer by default, as in the reference).
+
+Defaults follow the reference (tlmnhut/weight_vs_act_toponet)
+-------------------------------------------------------------
+* network ``arch="th_cifar"`` (``DeeperCNN_CIFAR10``) or ``"th_mnist"``
+  (``MinimalCNN_GAP_DO``): global average pooling → a 256- / 64-wide input to the
+  121-unit ``fc1``, ReLU, dropout 0.5, ``fc2`` (:mod:`adapters.archs`);
+* ``metric=None`` picks the reference's per dataset: ``"correlation"`` with ``th_mnist``
+  (``train_mnist.py``), ``"cosine"`` otherwise (``train_cifar.py``);
+* λ grid :data:`LAMBDA_GRID` = {0.1, 0.3, 0.5, 1, 2, 3} (``plot_fig.py``, the commented
+  sweep in ``train_cifar.py``; the scripts run λ = 1), λ = 0 being the control;
+* recipe: Adam, lr 1e-3, batch 64, 30 epochs on CIFAR-10 (10 on MNIST; pass ``epochs``).
+
+Differences (options): ``arch`` may be ``smallcnn`` (cortexsim's small CNN: 512 → 121, no
+dropout) or ResNet-18 / VGG-16 / DenseNet-121 whose classifier becomes
+``Linear(F → 121) → ReLU → Linear(121 → classes)``; ``metric="euclidean"`` was cortexsim's
+earlier default. The reference's MNIST script passes the model's (logits, fc1) tuple to
+``cross_entropy`` (it would fail as published); its MNIST network takes 1 input channel.
+The reference loops over units in Python; here the neighbour list is a precomputed index
 buffer and a loss is one gather (WS) or one matmul plus a gather (AS).
-
-Architectures: ``smallcnn`` (the small CNN of :mod:`adapters.archs`, its ``topo``
-layer) or ResNet-18 / VGG-16 / DenseNet-121 whose classifier is replaced by
-``Linear(F → 121) → ReLU → Linear(121 → classes)`` (``fc.topo`` etc.).
-
-The stored text of the paper gives neither its exact loss normalisation nor its λ
-values; :func:`lambda_grid` is therefore our log-spaced sweep, not the paper's.
 """
 from __future__ import annotations
 
@@ -39,15 +56,22 @@ from .base import AdapterError, MethodSpec, TopographicNet, register
 from .hooks import PREFIX, HookedNet, float32_loss, check_lam, check_layout, place_layers, resolve_layers
 from .tdann import _zscore
 
-ARCHS: tuple[str, ...] = ("smallcnn", "resnet18", "vgg16", "densenet121")
-METRICS: tuple[str, ...] = ("euclidean", "sqeuclidean", "cosine")
+ARCHS: tuple[str, ...] = ("th_cifar", "th_mnist", "smallcnn", "resnet18", "vgg16", "densenet121")
+METRICS: tuple[str, ...] = ("correlation", "cosine", "euclidean", "sqeuclidean")
 NEIGHBOURHOODS: dict[str, float] = {"moore": math.sqrt(2), "von_neumann": 1.0}
-_LAMBDAS: tuple[float, ...] = (0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
+#: The reference's λ values (``plot_fig.py``: as_0.1 … ws_3); λ = 0 is the control.
+LAMBDA_GRID: tuple[float, ...] = (0.1, 0.3, 0.5, 1.0, 2.0, 3.0)
+_EPS = 1e-8  # the reference's epsilon in the cosine / correlation denominators
 
 
-def lambda_grid() -> tuple[float, ...]:
-    """λ values of a sweep (0 = control). Not the paper's: its values are not in the stored text."""
-    return _LAMBDAS
+def lambda_grid(include_control: bool = False) -> tuple[float, ...]:
+    """The reference's λ sweep {0.1, 0.3, 0.5, 1, 2, 3}; ``include_control`` prepends λ = 0."""
+    return ((0.0,) if include_control else ()) + LAMBDA_GRID
+
+
+def default_metric(arch: str) -> str:
+    """The reference's WS metric for a network: correlation on MNIST (``th_mnist``), cosine otherwise."""
+    return "correlation" if arch == "th_mnist" else "cosine"
 
 
 def grid_pairs(positions: np.ndarray, spacing: float = 1.0, neighbourhood: str = "moore") -> np.ndarray:
@@ -66,12 +90,16 @@ def grid_pairs(positions: np.ndarray, spacing: float = 1.0, neighbourhood: str =
 def weight_similarity_loss(weight: torch.Tensor, pairs: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
     """L_WS: mean over neighbour pairs of the distance between incoming weight vectors.
 
-    weight : (U, F) rows = units; pairs : (P, 2) long. Returns a 0-dim tensor.
+    weight : (U, F) rows = units; pairs : (P, 2) long; metric : one of :data:`METRICS`.
+    Returns a 0-dim tensor.
     """
-    w = weight.float()
-    if metric == "cosine":
-        w = w / w.norm(dim=1, keepdim=True).clamp_min(1e-8)
-        return (1.0 - (w[pairs[:, 0]] * w[pairs[:, 1]]).sum(1)).mean()
+    w = weight.flatten(1).float()
+    if metric in ("cosine", "correlation"):
+        if metric == "correlation":
+            w = w - w.mean(dim=1, keepdim=True)
+        norm = w.norm(dim=1)
+        dot = (w[pairs[:, 0]] * w[pairs[:, 1]]).sum(1)
+        return (1.0 - dot / (norm[pairs[:, 0]] * norm[pairs[:, 1]] + _EPS)).mean()
     sq = (w[pairs[:, 0]] - w[pairs[:, 1]]).square().sum(1)
     if metric == "sqeuclidean":
         return sq.mean()
@@ -114,7 +142,7 @@ class SimilarityNet(HookedNet):
 
 def _builder(kind: str):
     def build(
-        arch: str = "smallcnn",
+        arch: str = "th_cifar",
         num_classes: int = 10,
         *,
         layout: str | None = None,
@@ -125,12 +153,13 @@ def _builder(kind: str):
         grid_side: int = 11,
         spacing_mm: float = 1.0,
         neighbourhood: str = "moore",
-        metric: str = "euclidean",
+        metric: str | None = None,
         **kwargs: Any,
     ) -> TopographicNet:
         arch = canonical_arch(arch, ARCHS)
         lam = check_lam(lam)
         layout = check_layout(layout, ("square_grid",), kind)
+        metric = default_metric(arch) if metric is None else metric
         if metric not in METRICS:
             raise AdapterError(f"metric must be one of {METRICS}; got {metric!r}.")
         if neighbourhood not in NEIGHBOURHOODS:
@@ -158,10 +187,10 @@ def _builder(kind: str):
 
     Parameters
     ----------
-    arch : one of :data:`ARCHS` (default ``smallcnn``)
+    arch : one of :data:`ARCHS` (default ``th_cifar``, the reference's CIFAR-10 network)
     num_classes : int
     layout : "square_grid" (the only one; None means it)
-    lam : float ≥ 0 (sweep: :func:`lambda_grid`)
+    lam : float ≥ 0 (the reference's sweep: :func:`lambda_grid`)
     layers : list of str, optional
         Linear modules with a square number of outputs (default the added ``topo`` layer).
     seed, image_size : int
@@ -170,7 +199,7 @@ def _builder(kind: str):
     spacing_mm : float
         Grid spacing.
     neighbourhood : "moore" (8 neighbours) | "von_neumann" (4)
-    metric : {METRICS} (WS only)
+    metric : {METRICS} (WS only); None: :func:`default_metric` (correlation for th_mnist, else cosine)
     **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool``.
     """
     return build
@@ -180,6 +209,7 @@ _PAPER = (
     "Truong & Hasson (2025) Beyond topography: topographic regularization improves robustness and reshapes "
     "representations in convolutional neural networks. arXiv:2508.00043."
 )
-_DEFAULTS = {"lam": 1.0, "layout": "square_grid", "optimizer": "adam", "lr": 1e-3, "batch_size": 128}
+_DEFAULTS = {"lam": 1.0, "layout": "square_grid", "optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 30,
+             "arch": "th_cifar"}
 SPEC_WS = register(MethodSpec(name="ws", build=_builder("ws"), archs=ARCHS, defaults=dict(_DEFAULTS), paper=_PAPER))
 SPEC_AS = register(MethodSpec(name="as", build=_builder("as"), archs=ARCHS, defaults=dict(_DEFAULTS), paper=_PAPER))

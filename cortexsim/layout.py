@@ -7,10 +7,16 @@ random) returning an array of positions. Two granularities exist:
   :func:`grid2d`, :func:`nested_grid`, :func:`circle`, :func:`grid3d`,
   :func:`sphere`, :func:`nested3d`; and :func:`square_grid` for a dense layer
   (Truong & Hasson's 11×11 grid) and :func:`reset_tiling` (Hannagan's Reset grid);
+  and :func:`topoloss_sheet` (Deb et al.'s h × w TopoLoss sheet);
 * **unit level**: :func:`retinotopic` (TDANN, Margalit et al. 2024): every unit
   of a C×H×W feature map gets its own position; the feature-map row/col anchor
-  the unit's receptive field on the sheet and the C channels at one row/col are
-  scattered with seeded jitter inside that pixel's patch.
+  the unit's receptive field on the sheet (neighbouring patches overlap as in
+  TDANN), the C channels at one row/col are scattered inside that patch, and
+  every position gets TDANN's 0.3 mm Gaussian jitter (seeded here).
+
+Each channel layout reproduces the reference implementation's positions by
+default (``variant="reference"``: bootphon/topography for Poli et al.'s six
+layouts); ``variant="cortexsim"`` keeps cortexsim's earlier variants.
 
 :func:`place` turns a layout name and a layer's output shape into a
 :class:`Placement` (channel/row/col/positions per sheet unit) used by recording
@@ -27,9 +33,24 @@ import numpy as np
 
 from .errors import LayoutError
 
-#: Approximate human sheet sizes (side of a square, mm). V1 ≈ 1,200–1,500 mm² per
-#: hemisphere (≈ 35 mm side); ventral temporal cortex as simulated in TDANN ≈ 70 mm.
-DEFAULT_SHEET_MM: dict[str, float] = {"V1": 35.0, "V2": 35.0, "V4": 25.0, "IT": 70.0, "VTC": 70.0}
+#: TDANN's cortical sheet sizes (side of a square, mm), ``spacetorch.constants``: retina 2.4 mm
+#: (~300 µm per degree over the central 8°), V1 36.75 mm (√13.5 cm², Benson et al.), V2 35 mm,
+#: V4 22.4 mm, VTC 70 mm (the NSD ventral temporal ROI). ``IT`` is TDANN's VTC.
+TDANN_SHEET_MM: dict[str, float] = {"retina": 2.4, "V1": 36.75, "V2": 35.0, "V4": 22.4, "IT": 70.0, "VTC": 70.0}
+#: TDANN's receptive-field overlap of neighbouring feature-map positions per area: 10 % in the
+#: first ResNet-18 stage, doubled with every halving of the feature map (layer2 20 %, layer3 40 %,
+#: layer4 80 %; ``scripts/save_retinotopic_positions.py``).
+TDANN_RF_OVERLAP: dict[str, float] = {"retina": 0.1, "V1": 0.2, "V2": 0.4, "V4": 0.4, "IT": 0.8, "VTC": 0.8}
+#: s.d. (mm) of TDANN's Gaussian position jitter (``jitter_positions(..., jitter=0.3)``).
+TDANN_JITTER_MM = 0.3
+#: cortexsim's earlier sheet sizes (``preset="cortexsim"``): a 10 mm "retina" and no V4 sheet smaller
+#: than V2 (sizes never shrink with depth).
+CORTEXSIM_SHEET_MM: dict[str, float] = {"retina": 10.0, "V1": 35.0, "V2": 35.0, "V4": 35.0, "IT": 70.0, "VTC": 70.0}
+#: Default sheet sizes of retinotopic layouts (TDANN's); unknown areas get 10 mm.
+DEFAULT_SHEET_MM: dict[str, float] = TDANN_SHEET_MM
+PRESETS: tuple[str, ...] = ("reference", "cortexsim")
+#: Layout variants: the reference implementations' exact positions, or cortexsim's earlier ones.
+VARIANTS: tuple[str, ...] = ("reference", "cortexsim")
 
 
 def _check_n(n: int, name: str = "n") -> int:
@@ -38,89 +59,167 @@ def _check_n(n: int, name: str = "n") -> int:
     return int(n)
 
 
+def _check_variant(variant: str) -> str:
+    if variant not in VARIANTS:
+        raise LayoutError(f"variant must be one of {VARIANTS}; got {variant!r}.")
+    return variant
+
+
+def _axis(n: int, dim: int) -> int:
+    # bootphon/topography's points per axis: ceil(n^(1/dim)) in floating point
+    return int(math.ceil(n ** (1 / dim)))
+
+
 # --------------------------------------------------------------------------- channel level
+#
+# ``variant="reference"`` (default) reproduces bootphon/topography (Poli, Dupoux & Riad's code,
+# ``topography/core/distance.py``) position for position; ``variant="cortexsim"`` keeps the
+# layouts cortexsim used before (grid spacing 1/N, unit circle/sphere, nested shells from the
+# centre outwards).
 
 
-def grid2d(n: int, scale_mm: float = 1.0) -> np.ndarray:
-    """Poli et al. 2-D grid: channel i (0-based) at (r/N, q/N), (q, r) = divmod(i, N), N = ⌈√n⌉.
+def grid2d(n: int, scale_mm: float = 1.0, *, variant: str = "reference") -> np.ndarray:
+    """2-D grid of n channels (bootphon ``hypercube(n, 2)``).
+
+    Channel i (0-based) sits at column i mod N, row i // N, N = ⌈√n⌉; the reference spaces
+    the N columns over [0, 1] inclusive (spacing 1/(N−1): ``linspace(0, 1, N)``), the
+    ``"cortexsim"`` variant over [0, 1) (spacing 1/N).
 
     Returns
     -------
-    ndarray, shape (n, 2), in mm (coordinates in [0, 1) times ``scale_mm``).
+    ndarray, shape (n, 2), in mm (unit coordinates times ``scale_mm``).
     """
     n = _check_n(n)
-    side = math.isqrt(n - 1) + 1 if n > 1 else 1
+    if _check_variant(variant) == "cortexsim":
+        side = math.isqrt(n - 1) + 1 if n > 1 else 1
+        q, r = np.divmod(np.arange(n), side)
+        return np.stack([r / side, q / side], axis=1) * scale_mm
+    side = _axis(n, 2)
     q, r = np.divmod(np.arange(n), side)
-    return np.stack([r / side, q / side], axis=1) * scale_mm
+    return np.stack([r, q], axis=1) / max(side - 1, 1) * scale_mm
 
 
-def grid3d(n: int, scale_mm: float = 1.0) -> np.ndarray:
-    """3-D grid: channel i at (a/N, b/N, c/N) with i = (c·N + b)·N + a, N = ⌈n^(1/3)⌉.
+def grid3d(n: int, scale_mm: float = 1.0, *, variant: str = "reference") -> np.ndarray:
+    """3-D grid of n channels (bootphon ``hypercube(n, 3)``), N = ⌈n^(1/3)⌉ points per axis.
+
+    Reference order (``meshgrid(..., indexing="xy")``): channel m at
+    (x, y, z) = ((m // N) mod N, m // N², m mod N) / (N − 1), coordinates in [0, 1].
+    ``"cortexsim"``: (m mod N, (m // N) mod N, m // N²) / N.
 
     Returns ndarray (n, 3) in mm.
     """
     n = _check_n(n)
-    side = 1
-    while side**3 < n:
-        side += 1
     idx = np.arange(n)
-    a, b, c = idx % side, (idx // side) % side, idx // side**2
-    return np.stack([a, b, c], axis=1) / side * scale_mm
+    if _check_variant(variant) == "cortexsim":
+        side = 1
+        while side**3 < n:
+            side += 1
+        a, b, c = idx % side, (idx // side) % side, idx // side**2
+        return np.stack([a, b, c], axis=1) / side * scale_mm
+    side = _axis(n, 3)
+    return np.stack([(idx // side) % side, idx // side**2, idx % side], axis=1) / max(side - 1, 1) * scale_mm
 
 
-def circle(n: int, scale_mm: float = 1.0) -> np.ndarray:
-    """Poli et al. circle: channel i (1-based) at (cos 2πi/n, sin 2πi/n) times ``scale_mm``.
+def circle(n: int, scale_mm: float = 1.0, *, variant: str = "reference") -> np.ndarray:
+    """Channels regularly on a circle (bootphon ``hypersphere(n, 2)``).
 
-    Returns ndarray (n, 2) in mm; neighbours i, i+1 are 2·sin(π/n)·scale apart.
+    Reference: channel t (0-based) at 0.5·(cos 2πt/n, sin 2πt/n) — radius 0.5, centred on 0,
+    neighbours 2·0.5·sin(π/n) apart. ``"cortexsim"``: radius 1, channel t at angle 2π(t+1)/n.
+
+    Returns ndarray (n, 2) in mm.
     """
     n = _check_n(n)
-    angle = 2 * np.pi * np.arange(1, n + 1) / n
-    return np.stack([np.cos(angle), np.sin(angle)], axis=1) * scale_mm
+    if _check_variant(variant) == "cortexsim":
+        angle = 2 * np.pi * np.arange(1, n + 1) / n
+        return np.stack([np.cos(angle), np.sin(angle)], axis=1) * scale_mm
+    angle = 2 * np.pi / n * np.arange(n)
+    return 0.5 * np.stack([np.cos(angle), np.sin(angle)], axis=1) * scale_mm
 
 
-def sphere(n: int, scale_mm: float = 1.0) -> np.ndarray:
-    """Positions spread regularly on a unit sphere (Fibonacci / golden-angle spiral).
+def sphere(n: int, scale_mm: float = 1.0, *, variant: str = "reference") -> np.ndarray:
+    """Channels spread regularly on a sphere (bootphon ``hypersphere(n, 3)``, Fibonacci lattice).
 
-    Returns ndarray (n, 3) in mm, every point at distance ``scale_mm`` from the origin.
+    Reference: y_t = 1 − 2t/(n−1) from pole to pole, θ_t = t·π(3 − √5) (the golden angle),
+    position 0.5·(cos θ_t·ρ_t, y_t, sin θ_t·ρ_t) with ρ_t = √(1 − y_t²): radius 0.5, channels 0
+    and n−1 at the poles (a single channel sits at the north pole). ``"cortexsim"``: the
+    offset spiral z_t = 1 − 2(t + ½)/n on the unit sphere.
+
+    Returns ndarray (n, 3) in mm.
     """
     n = _check_n(n)
-    i = np.arange(n) + 0.5
-    z = 1 - 2 * i / n
-    rho = np.sqrt(1 - z**2)
-    theta = np.pi * (1 + 5**0.5) * i
-    return np.stack([rho * np.cos(theta), rho * np.sin(theta), z], axis=1) * scale_mm
+    if _check_variant(variant) == "cortexsim":
+        i = np.arange(n) + 0.5
+        z = 1 - 2 * i / n
+        rho = np.sqrt(1 - z**2)
+        theta = np.pi * (1 + 5**0.5) * i
+        return np.stack([rho * np.cos(theta), rho * np.sin(theta), z], axis=1) * scale_mm
+    t = np.arange(n, dtype=float)
+    y = 1 - 2 * t / (n - 1) if n > 1 else np.ones(1)
+    rho = np.sqrt(np.clip(1 - y**2, 0.0, None))
+    theta = np.pi * (3.0 - math.sqrt(5.0)) * t
+    return 0.5 * np.stack([np.cos(theta) * rho, y, np.sin(theta) * rho], axis=1) * scale_mm
 
 
-def _nested(n: int, dim: int) -> np.ndarray:
+def _nested_cortexsim(n: int, dim: int) -> np.ndarray:
     # Shells k = 1..K of half-width k/(2K) around the centre, each holding the same
     # points (vertices + edge midpoints), so density is highest in the middle.
     offsets = np.array(np.meshgrid(*[[-1, 0, 1]] * dim, indexing="ij")).reshape(dim, -1).T
     n_zero = (offsets == 0).sum(axis=1)
     shell = offsets[(n_zero <= 1) & (n_zero < dim)]  # vertices and edge midpoints
-    per_shell = len(shell)
-    n_shells = max(1, math.ceil((n - 1) / per_shell))
+    n_shells = max(1, math.ceil((n - 1) / len(shell)))
     pts = [np.zeros((1, dim))]
     for k in range(1, n_shells + 1):
         pts.append(shell * k / (2 * n_shells))
     return np.concatenate(pts)[:n] + 0.5
 
 
-def nested_grid(n: int, scale_mm: float = 1.0) -> np.ndarray:
-    """Poli et al. nested grid: a centre point, then nested squares with a position at each
-    vertex and at the middle of each edge (8 per square), inner squares first; in [0, 1]².
+def _nested_reference(n: int, dim: int) -> np.ndarray:
+    # bootphon ``nested(n, dim)``: the unit square/cube first, then each next one shrunk by half
+    # about the centre. Each holds its vertices and edge midpoints (2^d + d·2^(d−1) points),
+    # listed with x fastest. Computed in float32 like the reference (torch default dtype), so the
+    # same positions coincide once the squares are smaller than float32 resolution.
+    pick = np.array(np.meshgrid(*[[0, 1, 2]] * dim, indexing="ij")).reshape(dim, -1).T[:, ::-1]  # x fastest
+    pick = pick[(pick == 1).sum(axis=1) <= 1]  # at most one coordinate at an edge midpoint
+    per_square = len(pick)
+    lo, hi = np.zeros(dim, np.float32), np.ones(dim, np.float32)
+    half, shrink = np.float32(2), np.float32(0.5 * 0.5)  # (1 − nested_factor) / 2 with factor ½
+    squares = []
+    for _ in range(-(-n // per_square)):  # a loop over the few nested squares, not channels
+        mid = lo + (hi - lo) / half
+        values = np.stack([lo, mid, hi])  # (3, dim)
+        squares.append(values[pick, np.arange(dim)])
+        step = (hi - lo) * shrink
+        lo, hi = lo + step, hi - step
+    return np.concatenate(squares)[:n].astype(np.float64)
+
+
+def nested_grid(n: int, scale_mm: float = 1.0, *, variant: str = "reference") -> np.ndarray:
+    """Poli et al.'s nested grid (bootphon ``nested(n, 2)``), in [0, 1]².
+
+    Reference: the unit square's 4 vertices and 4 edge midpoints first, then the same 8 points
+    on a square half as wide about the centre, and so on inwards (density grows towards the
+    centre). In float32, as the reference computes it, squares narrower than float32 resolution
+    repeat positions: from 195 channels on some channels coincide (d = 0, so 1/(d + 1) = 1 —
+    harmless for the channel loss, but such channels share one point on the sheet).
+    ``"cortexsim"``: a centre point, then shells from the centre outwards.
 
     Returns ndarray (n, 2) in mm.
     """
-    return _nested(_check_n(n), 2) * scale_mm
+    n = _check_n(n)
+    fn = _nested_cortexsim if _check_variant(variant) == "cortexsim" else _nested_reference
+    return fn(n, 2) * scale_mm
 
 
-def nested3d(n: int, scale_mm: float = 1.0) -> np.ndarray:
-    """3-D nested grid: a centre point, then nested cubes with positions at the 8 vertices
-    and 12 edge midpoints (20 per cube), inner cubes first; in [0, 1]³.
+def nested3d(n: int, scale_mm: float = 1.0, *, variant: str = "reference") -> np.ndarray:
+    """3-D nested grid (bootphon ``nested(n, 3)``): cubes with their 8 vertices and 12 edge
+    midpoints (20 per cube), the unit cube first, each next one half as wide; in [0, 1]³.
+    Coincident positions (float32) appear from 483 channels on. ``"cortexsim"``: centre first.
 
     Returns ndarray (n, 3) in mm.
     """
-    return _nested(_check_n(n), 3) * scale_mm
+    n = _check_n(n)
+    fn = _nested_cortexsim if _check_variant(variant) == "cortexsim" else _nested_reference
+    return fn(n, 3) * scale_mm
 
 
 def square_grid(n: int, spacing_mm: float = 1.0) -> np.ndarray:
@@ -132,6 +231,27 @@ def square_grid(n: int, spacing_mm: float = 1.0) -> np.ndarray:
     n = _check_n(n)
     side = math.isqrt(n - 1) + 1 if n > 1 else 1
     row, col = np.divmod(np.arange(n), side)
+    return np.stack([col, row], axis=1).astype(float) * spacing_mm
+
+
+def topoloss_sheet_shape(n: int) -> tuple[int, int]:
+    """(height, width) of TopoLoss's cortical sheet for n units: height = the largest divisor of n
+    that is ≤ ⌊√n⌋, width = n / height (``topoloss.cortical_sheet.common.find_cortical_sheet_size``)."""
+    n = _check_n(n)
+    h = math.isqrt(n)
+    while n % h:
+        h -= 1
+    return h, n // h
+
+
+def topoloss_sheet(n: int, spacing_mm: float = 1.0) -> np.ndarray:
+    """Positions of n units on TopoLoss's h × w sheet (Deb et al. 2025), row-major.
+
+    Unit k sits at row k // w, column k mod w (``weight.reshape(h, w, ...)`` in the reference);
+    (x, y) = (col, row)·spacing. Returns ndarray (n, 2) in mm.
+    """
+    _, w = topoloss_sheet_shape(n)
+    row, col = np.divmod(np.arange(n), w)
     return np.stack([col, row], axis=1).astype(float) * spacing_mm
 
 
@@ -170,16 +290,36 @@ def reset_tiling(n_subnets: int, grid: int = 32, spacing_mm: float = 1.0) -> np.
 # --------------------------------------------------------------------------- unit level
 
 
+def rf_centres(n: int, size_mm: float, rf_overlap: float = 0.0) -> tuple[np.ndarray, float]:
+    """Centres (n,) and radius of n receptive-field patches tiling a ``size_mm`` side (TDANN).
+
+    Patches of width W = size / (n − n·o + o) overlap their neighbours by a fraction o
+    (n patches minus (n − 1) overlaps fill the side); centres are evenly spaced from W/2 to
+    size − W/2. o = 0 gives the plain partition into n patches of size/n.
+    """
+    if not 0 <= rf_overlap < 1:
+        raise LayoutError(f"rf_overlap must be in [0, 1); got {rf_overlap}.")
+    width = size_mm / (n - n * rf_overlap + rf_overlap)
+    return np.linspace(width / 2, size_mm - width / 2, n), width / 2
+
+
 def retinotopic(
-    shape: tuple[int, int, int], size_mm: float = 10.0, *, seed: int = 0, jitter: float = 1.0
+    shape: tuple[int, int, int],
+    size_mm: float = 10.0,
+    *,
+    seed: int = 0,
+    jitter: float = 1.0,
+    rf_overlap: float = 0.0,
+    jitter_mm: float = 0.0,
 ) -> np.ndarray:
     """TDANN retinotopic positions for every unit of a C×H×W feature map.
 
-    The sheet is a ``size_mm`` square divided into H×W patches, one per
-    feature-map position (row h, col w), so retinotopy is preserved: patch
-    (h, w) spans x ∈ [w, w+1)·size/W, y ∈ [h, h+1)·size/H. The C units at
-    (h, w) are scattered uniformly inside their patch (``jitter`` = 1) or shrunk
-    towards its centre (``jitter`` < 1; 0 puts all channels at the centre).
+    Feature-map position (h, w) anchors a receptive-field patch of the ``size_mm`` square
+    sheet (:func:`rf_centres` per axis: columns → x, rows → y), so retinotopy is preserved.
+    The C units at (h, w) are scattered uniformly in their patch, ±``jitter``·W/2 about its
+    centre (TDANN: ``jitter`` = 1; 0 puts all channels at the centre). Then, as TDANN does,
+    every position gets Gaussian noise of s.d. ``jitter_mm`` and each axis is rescaled back to
+    its range before the noise (TDANN's "squish and slide"), so the sheet keeps its extent.
 
     Parameters
     ----------
@@ -187,8 +327,13 @@ def retinotopic(
     size_mm : float
         Side of the square sheet in mm (see :data:`DEFAULT_SHEET_MM`).
     seed : int
-        Seed of the jitter; the same seed gives the same positions.
+        Seed of the scatter and the noise; the same seed gives the same positions (TDANN's
+        noise is unseeded).
     jitter : float in [0, 1]
+    rf_overlap : float in [0, 1)
+        Overlap of neighbouring patches (TDANN: :data:`TDANN_RF_OVERLAP`; 0 = disjoint patches).
+    jitter_mm : float ≥ 0
+        s.d. of the Gaussian noise in mm (TDANN: :data:`TDANN_JITTER_MM`; 0 = none).
 
     Returns
     -------
@@ -201,12 +346,22 @@ def retinotopic(
         raise LayoutError(f"jitter must be in [0, 1]; got {jitter}.")
     if size_mm <= 0:
         raise LayoutError(f"size_mm must be positive; got {size_mm}.")
+    if not jitter_mm >= 0:
+        raise LayoutError(f"jitter_mm must be ≥ 0; got {jitter_mm}.")
     rng = np.random.default_rng(seed)
-    u = 0.5 + jitter * (rng.random((c, h, w, 2)) - 0.5)
-    hh, ww = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-    x = (ww[None] + u[..., 0]) * (size_mm / w)
-    y = (hh[None] + u[..., 1]) * (size_mm / h)
-    return np.stack([x.ravel(), y.ravel()], axis=1)
+    u = jitter * (rng.random((c, h, w, 2)) - 0.5)  # offsets in patch radii / 2, in [−½, ½]·jitter
+    cx, rx = rf_centres(w, size_mm, rf_overlap)
+    cy, ry = rf_centres(h, size_mm, rf_overlap)
+    x = cx[None, None, :] + u[..., 0] * 2 * rx
+    y = cy[None, :, None] + u[..., 1] * 2 * ry
+    pos = np.stack([x.ravel(), y.ravel()], axis=1)
+    if jitter_mm > 0:
+        noisy = pos + rng.normal(0.0, jitter_mm, size=pos.shape)
+        span, noisy_span = np.ptp(pos, axis=0), np.ptp(noisy, axis=0)
+        scale = np.divide(span, noisy_span, out=np.ones(2), where=noisy_span > 0)
+        squished = noisy * scale
+        pos = squished - squished.min(axis=0) + pos.min(axis=0)
+    return pos
 
 
 # --------------------------------------------------------------------------- placement
@@ -248,8 +403,14 @@ _CHANNEL_LAYOUTS: dict[str, Callable[..., np.ndarray]] = {
     "sphere": sphere,
     "nested3d": nested3d,
     "square_grid": square_grid,
+    "topoloss": topoloss_sheet,
 }
 LAYOUTS: tuple[str, ...] = tuple(_CHANNEL_LAYOUTS) + ("retinotopic", "reset")
+#: Dense-layer layouts whose units have a grid row/col (recorded in the Sheet's ``row``/``col``).
+_GRID_ROWCOL: dict[str, Callable[[int], int]] = {
+    "square_grid": lambda n: math.isqrt(n - 1) + 1 if n > 1 else 1,
+    "topoloss": lambda n: topoloss_sheet_shape(n)[1],
+}
 
 
 def place(layout: str, shape: tuple[int, ...], **params: Any) -> Placement:
@@ -260,7 +421,8 @@ def place(layout: str, shape: tuple[int, ...], **params: Any) -> Placement:
     layout : one of :data:`LAYOUTS`
     shape : (C, H, W) for a conv layer, (F,) for a dense layer
     **params : passed to the layout function (``size_mm``, ``scale_mm``,
-        ``spacing_mm``, ``seed``, ``jitter``, ``n_subnets``, ``grid``).
+        ``spacing_mm``, ``seed``, ``jitter``, ``rf_overlap``, ``jitter_mm``, ``variant``,
+        ``n_subnets``, ``grid``).
 
     Returns
     -------
@@ -293,16 +455,29 @@ def place(layout: str, shape: tuple[int, ...], **params: Any) -> Placement:
     except TypeError as exc:
         raise LayoutError(f"bad parameter for layout {layout!r}: {exc}") from exc
     minus = np.full(n_channels, -1)
-    if layout == "square_grid" and len(shape) == 1:
-        side = math.isqrt(n_channels - 1) + 1 if n_channels > 1 else 1
-        row, col = np.divmod(np.arange(n_channels), side)
+    if layout in _GRID_ROWCOL and len(shape) == 1:
+        row, col = np.divmod(np.arange(n_channels), _GRID_ROWCOL[layout](n_channels))
         return Placement(pos, np.arange(n_channels), row, col, "channel", layout, dict(params))
     return Placement(pos, np.arange(n_channels), minus, minus.copy(), "channel", layout, dict(params))
 
 
-def resolve_layout_params(layout: str, area: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Fill in the default sheet size for an area (retinotopic layouts only)."""
+def resolve_layout_params(
+    layout: str, area: str, params: Mapping[str, Any] | None, preset: str = "reference"
+) -> dict[str, Any]:
+    """Fill in an area's defaults of a retinotopic layout (other layouts: ``params`` unchanged).
+
+    ``preset="reference"`` (default) gives TDANN's sheet (:data:`TDANN_SHEET_MM`, 10 mm for
+    unknown areas), receptive-field overlap (:data:`TDANN_RF_OVERLAP`, 0 for unknown areas) and
+    0.3 mm position jitter; ``preset="cortexsim"`` cortexsim's earlier sheets
+    (:data:`CORTEXSIM_SHEET_MM`) with disjoint patches and no jitter. Keys already in
+    ``params`` are kept.
+    """
+    if preset not in PRESETS:
+        raise LayoutError(f"preset must be one of {PRESETS}; got {preset!r}.")
     out = dict(params or {})
-    if layout == "retinotopic" and "size_mm" not in out:
-        out["size_mm"] = DEFAULT_SHEET_MM.get(area, 10.0)
+    if layout == "retinotopic":
+        ref = preset == "reference"
+        out.setdefault("size_mm", (TDANN_SHEET_MM if ref else CORTEXSIM_SHEET_MM).get(area, 10.0))
+        out.setdefault("rf_overlap", TDANN_RF_OVERLAP.get(area, 0.0) if ref else 0.0)
+        out.setdefault("jitter_mm", TDANN_JITTER_MM if ref else 0.0)
     return out

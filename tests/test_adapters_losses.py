@@ -119,14 +119,16 @@ def test_tdann_perfectly_aligned_neighbourhood_has_zero_loss():
 
 
 def test_neighbourhood_table_on_a_line():
-    # 100 units 1 mm apart on a line, width 10.5 mm: an interior disc holds 11 units, the 10 end centres
-    # hold 6..10; the 5th percentile of the counts is 8, so K = 8 and the 4 centres with < 8 units are dropped.
+    # cortexsim's disc scheme. 100 units 1 mm apart on a line, width 10.5 mm: an interior disc holds 11 units,
+    # the 10 end centres hold 6..10; the 5th percentile of the counts is 8, so K = 8 and the 4 centres with
+    # < 8 units are dropped.
     pos = np.stack([np.arange(100.0), np.zeros(100)], axis=1)
-    table = neighbourhood_table(pos, 10.5, max_units=500, n_rows=100, seed=1)
+    kw = dict(shape="disc", min_units=3, seed=1)
+    table = neighbourhood_table(pos, 10.5, max_units=500, n_rows=100, **kw)
     assert table.shape == (96, 8)
     assert (np.diff(table, axis=1) > 0).all()  # sorted, no repeats
     assert (table.max(axis=1) - table.min(axis=1) <= 10).all()  # inside one disc of diameter 10.5
-    capped = neighbourhood_table(pos, 10.5, max_units=5, n_rows=100, seed=1)
+    capped = neighbourhood_table(pos, 10.5, max_units=5, n_rows=100, **kw)
     assert capped.shape == (100, 5)
 
 
@@ -161,15 +163,18 @@ def test_channel_loss_gradient_matches_the_direct_pairwise_form():
 
 
 def test_channel_hand_values_three_channels():
-    # channels (1,0), (0,1), (1,1): cos = 0, 1/√2, 1/√2; grid2d(3) puts them at (0,0), (.5,0), (0,.5):
-    # 1/(d+1) = 2/3, 2/3, 1/(1+√.5). Loss = mean of the three squared gaps.
+    # channels (1,0), (0,1), (1,1): cos = 0, 1/√2, 1/√2; the reference grid2d(3) (N = 2 points per axis over
+    # [0, 1]) puts them at (0,0), (1,0), (0,1): 1/(d+1) = 1/2, 1/2, 1/(1+√2). Loss = mean of the squared gaps.
     y = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]], [[1.0, 1.0]]]])
-    pos = grid2d(3)
-    got = channel_topographic_loss(y, torch.as_tensor(inverse_distance(pos)))
+    got = channel_topographic_loss(y, torch.as_tensor(inverse_distance(grid2d(3))))
     c = 1 / math.sqrt(2)
-    want = ((0 - 2 / 3) ** 2 + (c - 2 / 3) ** 2 + (c - 1 / (1 + math.sqrt(0.5))) ** 2) / 3
-    assert want == pytest.approx(0.15359949, rel=1e-6)
+    want = ((0 - 1 / 2) ** 2 + (c - 1 / 2) ** 2 + (c - 1 / (1 + math.sqrt(2))) ** 2) / 3
+    assert want == pytest.approx(0.12622655, rel=1e-6)
     assert got.item() == pytest.approx(want, rel=RTOL)
+    # cortexsim's earlier grid (spacing 1/N: (0,0), (.5,0), (0,.5)): 1/(d+1) = 2/3, 2/3, 1/(1+√.5)
+    old = channel_topographic_loss(y, torch.as_tensor(inverse_distance(grid2d(3, variant="cortexsim"))))
+    want_old = ((0 - 2 / 3) ** 2 + (c - 2 / 3) ** 2 + (c - 1 / (1 + math.sqrt(0.5))) ** 2) / 3
+    assert old.item() == pytest.approx(want_old, rel=RTOL) and want_old == pytest.approx(0.15359949, rel=1e-6)
 
 
 # --------------------------------------------------------------------------- Truong–Hasson

@@ -72,7 +72,7 @@ def test_record_and_info(weights, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["stimuli"] == 5 and summary["areas"]["V1"]["units"] == 128 * 16
     assert summary["areas"]["IT"] == {"units": 512, "layer": "layer4.1", "layout": "grid2d",
-                                      "extent_mm": pytest.approx([22 / 23, 22 / 23])}
+                                      "extent_mm": pytest.approx([1.0, 1.0])}  # reference grid2d: 23 columns over [0, 1]
     assert main(["info", str(out)]) == 0
     assert "area IT" in capsys.readouterr().out
 

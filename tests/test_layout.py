@@ -15,67 +15,120 @@ def nn_dist(pos):
     return d[:, 1]
 
 
-def test_grid2d_matches_poli_formula():
-    pos = layout.grid2d(10)  # N = ceil(sqrt(10)) = 4
+def test_grid2d_matches_the_reference_hypercube():
+    # bootphon hypercube(10, 2): N = ceil(sqrt(10)) = 4 points per axis over [0, 1] inclusive (step 1/3);
+    # channel 5 = row 1, column 1 -> (1/3, 1/3); channel 3 = row 0, column 3 -> (1, 0).
+    pos = layout.grid2d(10)
     assert pos.shape == (10, 2)
-    # channel i (1-based 6 -> i-1 = 5 = 1*4 + 1) sits at (r/N, q/N) = (1/4, 1/4)
-    np.testing.assert_allclose(pos[5], [0.25, 0.25])
-    np.testing.assert_allclose(pos[3], [0.75, 0.0])
+    np.testing.assert_allclose(pos[5], [1 / 3, 1 / 3])
+    np.testing.assert_allclose(pos[3], [1.0, 0.0])
     full = layout.grid2d(256)
-    assert full.min() == 0 and full.max() == pytest.approx(15 / 16)
-    np.testing.assert_allclose(nn_dist(full), 1 / 16)
-    # interior units have exactly 4 neighbours at one grid step
+    assert full.min() == 0 and full.max() == pytest.approx(1.0)
+    np.testing.assert_allclose(nn_dist(full), 1 / 15)
     d = cdist(full, full)
-    counts = (np.isclose(d, 1 / 16)).sum(axis=1)
+    counts = (np.isclose(d, 1 / 15)).sum(axis=1)
     assert sorted(set(counts)) == [2, 3, 4] and (counts == 4).sum() == 14 * 14
+    # 512 channels: N = ceil(22.6) = 23 columns, the last row holds 512 - 22·23 = 6 channels
+    big = layout.grid2d(512)
+    assert big[:, 0].max() == 1.0 and big[-1, 1] == pytest.approx(22 / 22) and big[-1, 0] == pytest.approx(5 / 22)
+
+
+def test_grid2d_cortexsim_variant_keeps_spacing_1_over_n():
+    pos = layout.grid2d(10, variant="cortexsim")
+    np.testing.assert_allclose(pos[5], [0.25, 0.25])
+    full = layout.grid2d(256, variant="cortexsim")
+    assert full.max() == pytest.approx(15 / 16)
+    np.testing.assert_allclose(nn_dist(full), 1 / 16)
+    with pytest.raises(LayoutError, match="variant must be one of"):
+        layout.grid2d(4, variant="poli")
 
 
 def test_grid2d_scale():
     np.testing.assert_allclose(layout.grid2d(9, scale_mm=3.0), layout.grid2d(9) * 3.0)
 
 
-def test_circle_neighbours_are_consecutive_channels():
+def test_circle_reference_radius_half_from_angle_zero():
     n = 64
     pos = layout.circle(n)
-    np.testing.assert_allclose(np.linalg.norm(pos, axis=1), 1.0)
-    np.testing.assert_allclose(pos[-1], [1.0, 0.0], atol=1e-12)  # i = n -> angle 2π
+    np.testing.assert_allclose(np.linalg.norm(pos, axis=1), 0.5)
+    np.testing.assert_allclose(pos[0], [0.5, 0.0], atol=1e-12)  # t = 0 -> angle 0
+    np.testing.assert_allclose(pos[16], [0.0, 0.5], atol=1e-12)  # t = n/4 -> angle π/2
     d = cdist(pos, pos)
     np.fill_diagonal(d, np.inf)
     nearest = np.sort(np.argsort(d, axis=1)[:, :2], axis=1)
     expected = np.sort(np.stack([(np.arange(n) - 1) % n, (np.arange(n) + 1) % n], axis=1), axis=1)
     np.testing.assert_array_equal(nearest, expected)
-    np.testing.assert_allclose(nn_dist(pos), 2 * np.sin(np.pi / n))
+    np.testing.assert_allclose(nn_dist(pos), 2 * 0.5 * np.sin(np.pi / n))
+    old = layout.circle(n, variant="cortexsim")
+    np.testing.assert_allclose(np.linalg.norm(old, axis=1), 1.0)
+    np.testing.assert_allclose(old[-1], [1.0, 0.0], atol=1e-12)
 
 
-def test_grid3d_six_neighbours():
+def test_grid3d_reference_order_and_six_neighbours():
+    # hypercube(27, 3) with meshgrid(indexing="xy"): channel m at ((m // 3) % 3, m // 9, m % 3) / 2
     pos = layout.grid3d(27)
-    assert pos.shape == (27, 3)
+    np.testing.assert_allclose(pos[1], [0, 0, 0.5])
+    np.testing.assert_allclose(pos[3], [0.5, 0, 0])
+    np.testing.assert_allclose(pos[9], [0, 0.5, 0])
+    np.testing.assert_allclose(pos[13], [0.5, 0.5, 0.5])
     d = cdist(pos, pos)
-    counts = np.isclose(d, 1 / 3).sum(axis=1)
-    assert counts[13] == 6  # the centre of the 3x3x3 cube
-    assert counts.min() == 3  # corners
+    counts = np.isclose(d, 0.5).sum(axis=1)
+    assert counts[13] == 6 and counts.min() == 3
     assert len(np.unique(pos, axis=0)) == 27
+    np.testing.assert_allclose(layout.grid3d(27, variant="cortexsim")[1], [1 / 3, 0, 0])
 
 
-def test_sphere_even_spread():
-    pos = layout.sphere(256)
-    np.testing.assert_allclose(np.linalg.norm(pos, axis=1), 1.0)
+def test_sphere_reference_fibonacci_pole_to_pole():
+    n = 256
+    pos = layout.sphere(n)
+    np.testing.assert_allclose(np.linalg.norm(pos, axis=1), 0.5)
+    np.testing.assert_allclose(pos[0], [0, 0.5, 0], atol=1e-12)  # y = 1 at t = 0
+    np.testing.assert_allclose(pos[-1], [0, -0.5, 0], atol=1e-12)  # y = -1 at t = n - 1
+    np.testing.assert_allclose(np.diff(pos[:, 1]), -1.0 / (n - 1))  # 0.5 · 2 / (n - 1) per channel
+    # consecutive channels turn by the golden angle π(3 - √5) about the y axis
+    ang = np.arctan2(pos[:, 2], pos[:, 0])
+    turn = np.mod(np.diff(ang[1:-1]), 2 * np.pi)
+    np.testing.assert_allclose(turn, np.pi * (3 - np.sqrt(5)), atol=1e-9)
     nn = nn_dist(pos)
-    assert nn.max() / nn.min() < 1.6  # roughly uniform (random points give > 10)
-    np.testing.assert_allclose(pos.mean(axis=0), 0, atol=0.02)
+    assert nn.max() / nn.min() < 2.0  # roughly uniform (random points give > 10)
+    old = layout.sphere(n, variant="cortexsim")
+    np.testing.assert_allclose(np.linalg.norm(old, axis=1), 1.0)
+    np.testing.assert_allclose(old.mean(axis=0), 0, atol=0.02)
+
+
+def test_nested_grid_reference_from_the_unit_square_inwards():
+    pos = layout.nested_grid(20)
+    outer = [[0, 0], [0.5, 0], [1, 0], [0, 0.5], [1, 0.5], [0, 1], [0.5, 1], [1, 1]]  # vertices + edge midpoints
+    np.testing.assert_allclose(pos[:8], outer)
+    np.testing.assert_allclose(pos[8:16], 0.25 + 0.5 * np.array(outer))  # half as wide, same centre
+    np.testing.assert_allclose(pos[16:], 0.375 + 0.25 * np.array(outer[:4]))
+    # float32 like the reference: squares narrower than float32 resolution repeat positions from 195 on
+    assert len(np.unique(layout.nested_grid(194), axis=0)) == 194
+    assert len(np.unique(layout.nested_grid(195), axis=0)) == 194
+    assert len(np.unique(layout.nested_grid(256), axis=0)) == 196  # the reference's 256-channel layout
+
+
+def test_nested3d_reference_twenty_points_per_cube():
+    pos = layout.nested3d(40)
+    first = pos[:20]
+    assert ((first == 0) | (first == 0.5) | (first == 1)).all()
+    assert ((first == 0.5).sum(axis=1) <= 1).all() and len(np.unique(first, axis=0)) == 20  # 8 vertices + 12 midpoints
+    np.testing.assert_allclose(first[8:12], [[0, 0, 0.5], [1, 0, 0.5], [0, 1, 0.5], [1, 1, 0.5]])  # middle layer
+    np.testing.assert_allclose(pos[20:], 0.25 + 0.5 * first)
+    assert len(np.unique(layout.nested3d(483), axis=0)) == 482
+    assert len(np.unique(layout.nested3d(512), axis=0)) == 488
 
 
 @pytest.mark.parametrize("fn, dim, per_shell", [(layout.nested_grid, 2, 8), (layout.nested3d, 3, 20)])
-def test_nested_grids_denser_in_centre(fn, dim, per_shell):
+def test_nested_grids_cortexsim_variant_denser_in_centre(fn, dim, per_shell):
     n = 1 + 4 * per_shell
-    pos = fn(n)
+    pos = fn(n, variant="cortexsim")
     assert pos.shape == (n, dim)
     assert pos.min() >= 0 and pos.max() <= 1
     np.testing.assert_allclose(pos[0], 0.5)
     radius = np.abs(pos - 0.5).max(axis=1)  # Chebyshev radius = shell half-width
     np.testing.assert_allclose(np.unique(radius), [0, 0.125, 0.25, 0.375, 0.5])
     assert all((np.isclose(radius, r)).sum() == per_shell for r in [0.125, 0.25, 0.375, 0.5])
-    # density: inner half-width holds half the shells but only 1/2^dim of the volume
     inner = (radius <= 0.25).mean()
     assert inner > 0.4 and 0.5**dim < 0.3
 
