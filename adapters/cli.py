@@ -19,7 +19,8 @@ from .base import AdapterError
 #: argparse dest -> Trainer keyword
 _ARG_TO_PARAM = {
     "method": "method", "arch": "arch", "layout": "layout", "lam": "lam", "data": "data", "epochs": "epochs",
-    "steps": "steps", "batch_size": "batch_size", "lr": "lr", "optimizer": "optimizer", "task": "task",
+    "steps": "steps", "batch_size": "batch_size", "lr": "lr", "optimizer": "optimizer", "nesterov": "nesterov",
+    "task": "task",
     "device": "device", "amp": "amp", "compile": "compile", "seed": "seed", "checkpoint_every": "checkpoint_every",
     "keep_last": "keep_last", "log_every": "log_every", "num_workers": "num_workers", "image_size": "image_size",
     "layers": "layers", "swapopt": "swapopt", "swapopt_images": "swapopt_images",
@@ -37,7 +38,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     # Defaults are None so that --resume only overrides what is given explicitly; the Trainer fills the rest.
     p.add_argument("--method", help="registered method (default baseline)")
-    p.add_argument("--arch", help="architecture, e.g. resnet18 (default resnet18)")
+    p.add_argument("--arch", help="architecture, e.g. resnet18 (default: the method's)")
     p.add_argument("--data", help="digits | lfw | folder with CIFAR-10/100 (torchvision layout or binary) or "
                                   "ImageNet-style ROOT[/train]/<class>/<image> (default digits)")
     p.add_argument("--epochs", type=int, help="epochs (at least one of --epochs / --steps)")
@@ -45,6 +46,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", dest="batch_size", type=int, help="images per step and process (default 128)")
     p.add_argument("--lr", type=float, help="learning rate (default: the method's)")
     p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="default: the method's")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
+                   help="Nesterov momentum for SGD (default: the method's; TDANN's supervised recipe uses it)")
     p.add_argument("--lam", type=float, help="spatial-loss weight λ ≥ 0 (default: the method's)")
     p.add_argument("--layout", help="unit/channel layout (default: the method's)")
     p.add_argument("--layers", nargs="+", help="layers to regularise (default: the method's)")
@@ -91,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if trainer.rank_ == 0:
         last = history[-1] if history else {}
-        print(f"trained {trainer.method}/{trainer.arch} for {trainer.step_} steps "
+        print(f"trained {trainer.method}/{trainer.arch_} for {trainer.step_} steps "
               f"(task loss {last.get('task_loss', float('nan')):.4g}, spatial loss "
               f"{last.get('spatial_loss', float('nan')):.4g}); model and logs in {args.out}")
     return 0

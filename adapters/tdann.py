@@ -10,18 +10,69 @@ neighbourhoods are drawn; inside one neighbourhood of K units,
 * **SL_Abs** = mean_{i<j} |r_ij − t_ij|                ("abs", TDANN's 2020 loss).
 
 The loss is L = L_task + Σ_l α_l · SL_l with α = 0.25 for every residual-block
-output of ResNet-18 (``layer1.0`` … ``layer4.1``). The task loss is the trainer's
-(supervised cross-entropy, or SimCLR on :meth:`features`).
+output of ResNet-18 (``layer1.0`` … ``layer4.1``), one neighbourhood per layer and
+step. The task loss is the trainer's (supervised cross-entropy, or SimCLR on
+:meth:`features`). The loss formulas equal ``spacetorch``'s (``losses_torch.py``)
+to float32 precision.
 
-Neighbourhoods
---------------
-Built once, on the CPU at build time, as a table of ``n_table`` rows × K unit
-indices (a registered buffer, so it lives on the model's device); each step
-draws rows with ``torch.randint`` on the device — no host sync, no Python loop
-over units. A row is a random subset of the units within ``width/2`` of a random
-centre unit; K is the 5th percentile of the per-centre unit counts capped at
-``neighbourhood_size`` (TDANN keeps 95 % of neighbourhoods and at most 500 units),
-and the 5 % of centres with fewer units are dropped.
+Defaults: ``preset="reference"`` — TDANN as its authors built it
+------------------------------------------------------------------
+Everything below follows TDANN's public code (``neuroailab/TDANN``, ``spacetorch``,
+``scripts/save_retinotopic_positions.py``, the training configs):
+
+==========  ======  =========  ==========  ==================  =========
+layer       area    sheet mm   RF overlap  neighbourhood (mm)  jitter
+==========  ======  =========  ==========  ==================  =========
+layer1.x    retina  2.4        10 %        0.0475              0.3 mm
+layer2.x    V1      36.75      20 %        1.626               0.3 mm
+layer3.0    V2      35         40 %        3.977               0.3 mm
+layer3.1    V4      22.4       40 %        2.545               0.3 mm
+layer4.x    IT      70         80 %        31.818              0.3 mm
+==========  ======  =========  ==========  ==================  =========
+
+* **Positions.** Feature-map position (h, w) anchors a receptive-field patch; neighbouring
+  patches overlap (10 % in layer1, doubled with each halving of the map); a unit is placed
+  uniformly in its patch, then every position gets Gaussian noise of s.d. 0.3 mm and each
+  axis is rescaled to its former range (TDANN's ``jitter_positions``). The noise is
+  **seeded** here (TDANN's is not). The widths are TDANN's patch widths at 224 px and are
+  absolute mm — the target 1/(d + 1) is in mm — so they do not change with ``image_size``.
+* **Neighbourhoods.** 20,000 squares of side = width, centres uniform over the sheet shrunk
+  by half a width on every side (squares never cross the edge); K = max(5th percentile of
+  the square counts, 25), capped at 500; squares with fewer than K units are dropped and
+  each kept square contributes a uniform random subset of K units (TDANN's
+  ``precompute_neighborhoods`` / ``collapse_and_trim_neighborhoods``).
+* **Recipe** (``MethodSpec.defaults``; TDANN's supervised config
+  ``supswap_supervised/supervised_spatial_resnet18_swappedon_SineGrating2019.yaml``): SGD,
+  momentum 0.9, Nesterov, weight decay 1e-6 (not on BatchNorm parameters), cosine schedule
+  to 0 over 200 epochs, global batch 512 (256 per GPU × 2). Its ``start_value: 0.15`` is
+  overwritten by VISSL's ``auto_lr_scaling`` (base 0.3 per 256 images, linear), so the lr
+  that ran is 0.3 × 512/256 = 0.6; cortexsim's trainer scales a default SGD lr the same
+  way (lr 0.6 × global batch / 512 = 0.3 per 256). TDANN's SimCLR configs use the same
+  schedule without Nesterov (pass ``nesterov=False``).
+
+Deliberate differences, as named options
+----------------------------------------
+* ``preset="cortexsim"`` — cortexsim's earlier setup: sheets 10 / 35 / 35 / 35 / 70 mm
+  (a 10 mm "retina", sizes never shrinking with depth), widths as TDANN's width/sheet
+  ratios of those sheets (V1 0.0455 × 35 = 1.59 mm, where TDANN has 1.626 mm on 36.75 mm),
+  disjoint patches and no jitter, and ``neighbourhood_shape="disc"``: 1,024 discs around
+  random units (edges included), K = 5th percentile of the disc counts (≥ 3), capped at 500.
+* ``jitter`` (in-patch scatter), ``rf_overlap``, ``jitter_mm``, ``sheet_mm``,
+  ``neighbourhood_mm``, ``neighbourhood_shape``, ``n_table``, ``min_neighbourhood``
+  override single points.
+
+Remaining differences from the reference (not options)
+------------------------------------------------------
+* Inputs: cortexsim trains at any ``image_size`` (32 px CIFAR stem by default on small
+  images) where TDANN trains at 224 px; positions are placed on the real feature maps, so
+  at 32 px a retina neighbourhood holds ~26 units instead of ~78.
+* TDANN stores one random subset per window in a (20,000, K) table; cortexsim stores the
+  window centres only and computes a window's subset when the window is drawn, as the K
+  units of smallest hashed key (a fixed function of seed, window and unit), so each window
+  again has one fixed uniform random subset — without a 20,000 × 500 table per layer in
+  memory and in every checkpoint (:func:`window_members`). After swap pre-optimisation the
+  windows are redrawn on the new positions with the same seed (TDANN draws 20,000 new ones);
+  the subsets then follow the units now in each window.
 
 Position pre-optimisation
 -------------------------
@@ -30,27 +81,8 @@ TDANN starts training from positions swap-optimised on a network's responses
 with :func:`cortexsim.swapopt.swap_optimize` per layer (units move only within a
 local neighbourhood, so retinotopy is kept); ``Trainer(swapopt=N,
 swapopt_reference=RUN_DIR)`` / ``cortexsim train --swapopt N`` run it before the
-first step. Positions and neighbourhood tables are persistent buffers, so they
-are saved in checkpoints and ``model.pt`` and reach ``export_cortex``.
-
-Defaults per layer (TDANN's ResNet-18 area mapping, ``spacetorch``):
-
-==========  ======  ============  ===================  =====================
-layer       area    sheet (mm)    width / sheet side   width (mm)
-==========  ======  ============  ===================  =====================
-layer1.x    retina  10            0.0198               0.198
-layer2.x    V1      35            0.0455               1.59
-layer3.0    V2      35            0.1136               3.98
-layer3.1    V4      35            0.1136               3.98
-layer4.x    IT      70            0.4545               31.8
-==========  ======  ============  ===================  =====================
-
-The width ratios are TDANN's (V1 1.626 mm on a 35.75 mm sheet, V2 3.977/35,
-V4 2.545/22.4, VTC 31.818/70). Sheet sizes follow
-:data:`cortexsim.layout.DEFAULT_SHEET_MM` and never shrink with depth (TDANN's V4
-sheet is 22.4 mm; we keep V2's 35 mm so sizes increase monotonically), and the
-layer-1 "retina" sheet is 10 mm. Override with ``sheet_mm`` / ``neighbourhood_mm``
-(a number for all layers or a dict layer -> mm).
+first step. Positions are persistent buffers, so they are saved in checkpoints and
+``model.pt`` and reach ``export_cortex``.
 """
 from __future__ import annotations
 
@@ -62,7 +94,7 @@ import torch
 from scipy.spatial import cKDTree
 from torch import nn
 
-from cortexsim.layout import resolve_layout_params
+from cortexsim.layout import CORTEXSIM_SHEET_MM, PRESETS, TDANN_SHEET_MM, resolve_layout_params
 
 from .archs import arch_kwargs, build_arch, canonical_arch, head_name
 from .base import AdapterError, MethodSpec, TopographicNet, register
@@ -73,11 +105,18 @@ LAYERS: tuple[str, ...] = ("layer1.0", "layer1.1", "layer2.0", "layer2.1", "laye
 AREA_OF: dict[str, str] = {
     "layer1": "retina", "layer2": "V1", "layer3.0": "V2", "layer3.1": "V4", "layer3": "V2", "layer4": "IT",
 }
-SHEET_MM: dict[str, float] = {"retina": 10.0, "V1": 35.0, "V2": 35.0, "V4": 35.0, "IT": 70.0}
+#: Sheet sizes (mm) per preset.
+SHEET_MM: dict[str, dict[str, float]] = {"reference": TDANN_SHEET_MM, "cortexsim": CORTEXSIM_SHEET_MM}
+#: TDANN's neighbourhood widths (mm; ``spacetorch.models.positions.NEIGHBORHOOD_WIDTHS``).
+NEIGHBOURHOOD_MM: dict[str, float] = {"retina": 0.0475, "V1": 1.626, "V2": 3.977, "V4": 2.545, "IT": 31.818}
+#: ``preset="cortexsim"``: neighbourhood width as a fraction of the sheet side.
 WIDTH_FRACTION: dict[str, float] = {"retina": 0.0198, "V1": 0.0455, "V2": 0.1136, "V4": 0.1136, "IT": 0.4545}
 #: Areas exported by a trained TDANN (the layers TDANN analyses as V1 and VTC/IT).
 AREAS: dict[str, str] = {"V1": "layer2.0", "V2": "layer3.0", "V4": "layer3.1", "IT": "layer4.1"}
 VARIANTS = ("rel", "abs")
+SHAPES = ("square", "disc")
+#: Per preset: neighbourhood shape, windows drawn, minimum K.
+_NEIGHBOURHOODS: dict[str, tuple[str, int, int]] = {"reference": ("square", 20_000, 25), "cortexsim": ("disc", 1024, 3)}
 
 
 def area_of(layer: str) -> str:
@@ -88,43 +127,133 @@ def area_of(layer: str) -> str:
     return "IT"
 
 
-def neighbourhood_table(
-    positions: np.ndarray, width_mm: float, max_units: int = 500, n_rows: int = 1024, *, seed: int = 0
-) -> np.ndarray:
-    """Table of cortical neighbourhoods: (R, K) int64 unit indices, each row sorted.
+@dataclasses.dataclass(frozen=True)
+class Windows:
+    """Cortical neighbourhood windows of one layer.
+
+    Attributes
+    ----------
+    centres : (R, 2) mm, the kept windows' centres
+    radius : half the side of a square / radius of a disc, mm
+    k : units per neighbourhood (a uniform random subset of each window, fixed per window)
+    shape : "square" | "disc"
+    seed : seed of the subsets
+    """
+
+    centres: np.ndarray
+    radius: float
+    k: int
+    shape: str
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.centres)
+
+
+def neighbourhood_windows(
+    positions: np.ndarray,
+    width_mm: float,
+    max_units: int = 500,
+    n_rows: int = 20_000,
+    *,
+    seed: int = 0,
+    shape: str = "square",
+    min_units: int = 25,
+    keep_fraction: float = 0.95,
+) -> Windows:
+    """Draw neighbourhood windows as TDANN does and fix their size K.
 
     Parameters
     ----------
     positions : (U, 2) mm
-    width_mm : diameter of a neighbourhood
+    width_mm : side of a square / diameter of a disc
     max_units : K cap (TDANN: 500)
-    n_rows : number of random centres (R ≤ n_rows after dropping the 5 % smallest)
-    seed : seed of centres and subsets
+    n_rows : windows drawn (TDANN: 20,000); R ≤ n_rows remain
+    seed : seed of the windows and of the subsets
+    shape : ``"square"`` (TDANN): squares whose centres are uniform over the sheet's extent
+        shrunk by width/2 on every side, edges inclusive; ``"disc"``: discs of diameter
+        ``width_mm`` around randomly chosen units (cortexsim's earlier scheme)
+    min_units : lower bound of K (TDANN: 25)
+    keep_fraction : K is the (1 − keep_fraction) quantile of the window counts (TDANN: 0.95;
+        ``scipy.stats.scoreatpercentile``, truncated), raised to ``min_units`` and capped at
+        ``max_units``; windows with fewer than K units are dropped.
     """
     positions = np.asarray(positions, dtype=float)
     n = len(positions)
     if width_mm <= 0:
         raise AdapterError(f"neighbourhood width must be > 0 mm; got {width_mm}.")
+    if shape not in SHAPES:
+        raise AdapterError(f"neighbourhood shape must be one of {SHAPES}; got {shape!r}.")
     rng = np.random.default_rng(seed)
-    centres = positions[rng.choice(n, size=min(n_rows, n), replace=False)]
-    tree, radius = cKDTree(positions), width_mm / 2
-    count = np.asarray(tree.query_ball_point(centres, radius, return_length=True))
-    k = int(min(max_units, np.floor(np.quantile(count, 0.05))))  # TDANN keeps 95 % of neighbourhoods
-    if k < 3:
+    radius = width_mm / 2
+    if shape == "square":
+        lo, hi = positions.min(axis=0) + radius, positions.max(axis=0) - radius
+        centres = np.stack([rng.uniform(lo[i], hi[i], size=n_rows) for i in range(2)], axis=1)
+    else:
+        centres = positions[rng.choice(n, size=min(n_rows, n), replace=False)]
+    p = np.inf if shape == "square" else 2.0  # Chebyshev distance ≤ width/2: inside the square
+    count = np.asarray(cKDTree(positions).query_ball_point(centres, radius, p=p, return_length=True))
+    k = int(min(max_units, max(int(np.percentile(count, 100 * (1 - keep_fraction))), min_units)))
+    if count.max(initial=0) < k or k < 3:
         raise AdapterError(
-            f"neighbourhoods of {width_mm:.3g} mm hold only {k} units (need ≥ 3 for a correlation of "
-            f"correlations); increase neighbourhood_mm or the layer's unit density (smaller sheet_mm)."
+            f"neighbourhoods of {width_mm:.3g} mm hold only {count.max(initial=0)} units at most (need ≥ {max(k, 3)}; "
+            f"TDANN keeps windows of ≥ {min_units}); increase neighbourhood_mm or the layer's unit density "
+            f"(a larger image_size or a smaller sheet_mm), or lower min_neighbourhood."
         )
-    centres = centres[count >= k]
-    k_all = int(min(n, count.max()))  # enumerate whole discs, so a row is a uniform subset of its disc
-    rows = []
-    for start in range(0, len(centres), 128):  # chunks of centres bound the (chunk, k_all) temporaries
-        dist, idx = tree.query(centres[start : start + 128], k=k_all, distance_upper_bound=radius)
-        dist, idx = dist.reshape(-1, k_all), idx.reshape(-1, k_all)
-        keys = np.where(np.isfinite(dist), rng.random(dist.shape), np.inf)
-        pick = np.argpartition(keys, k - 1, axis=1)[:, :k] if k < k_all else np.arange(k)[None].repeat(len(keys), 0)
-        rows.append(np.take_along_axis(idx, pick, axis=1))
-    return np.sort(np.concatenate(rows), axis=1).astype(np.int64)
+    return Windows(centres[count >= k], float(radius), k, shape, int(seed))
+
+
+_M32 = 0xFFFFFFFF
+
+
+def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
+    # (x · c) mod 2³² for x < 2³² in int64 without overflow: split x into 16-bit halves
+    return ((x & 0xFFFF) * c + ((((x >> 16) * c) & 0xFFFF) << 16)) & _M32
+
+
+def _subset_keys(rows: torch.Tensor, n_units: int, seed: int) -> torch.Tensor:
+    """(S, U) int64 pseudo-random keys in [0, 2³²) of every unit for each window row: a fixed
+    function of (seed, row, unit) — an integer hash (Wellons' lowbias32) — so a window's subset
+    is the same each time it is drawn, on any device, and no (R, K) table has to be stored."""
+    u = torch.arange(n_units, device=rows.device, dtype=torch.int64)
+    x = (_mul32(rows.to(torch.int64)[:, None] & _M32, 0x9E3779B1) ^ _mul32(u[None, :], 0x85EBCA77)
+         ^ _mul32(torch.full_like(u[:1], seed & _M32), 0xC2B2AE3D))
+    for c, shift in ((0x7FEB352D, 15), (0x846CA68B, 16)):
+        x = _mul32(x ^ (x >> 16), c)
+        x = x ^ (x >> shift)
+    return x
+
+
+def window_members(positions: torch.Tensor, windows: Windows, centres: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Unit indices (S, K) of the neighbourhoods ``rows`` (S,) of ``windows``, each row sorted.
+
+    A neighbourhood is a uniform random K-subset of the units inside its window (TDANN draws one
+    such subset per window when it builds its table): the K units of smallest hashed key
+    (:func:`_subset_keys`) among those inside. Vectorised over the rows and units, on the
+    positions' device, without a host sync.
+
+    positions : (U, 2) mm; centres : (R, 2) the windows' centres on the same device; rows : (S,) long
+    """
+    c = centres[rows]  # (S, 2)
+    diff = positions[None, :, :] - c[:, None, :]
+    dist = diff.abs().amax(-1) if windows.shape == "square" else diff.square().sum(-1).sqrt()
+    keys = _subset_keys(rows, len(positions), windows.seed)
+    keys = torch.where(dist <= windows.radius, keys, keys.new_full((), 1 << 33))  # outside: after every member
+    pick = torch.topk(keys, windows.k, dim=1, largest=False, sorted=False).indices
+    return pick.sort(dim=1).values
+
+
+def neighbourhood_table(positions: np.ndarray, width_mm: float, max_units: int = 500, n_rows: int = 20_000,
+                        **kwargs: Any) -> np.ndarray:
+    """All neighbourhoods of :func:`neighbourhood_windows` as a table (R, K) int64, rows sorted.
+
+    The same neighbourhoods a :class:`TDANNNet` draws from (it computes them on the fly instead of
+    storing the table); ``kwargs`` as :func:`neighbourhood_windows`.
+    """
+    win = neighbourhood_windows(positions, width_mm, max_units, n_rows, **kwargs)
+    pos, centres = torch.as_tensor(np.asarray(positions, dtype=np.float32)), torch.as_tensor(win.centres, dtype=torch.float32)
+    rows = torch.arange(len(win))
+    return torch.cat([window_members(pos, win, centres, rows[s : s + 256]) for s in range(0, len(win), 256)]).numpy()
 
 
 def _zscore(x: torch.Tensor, dim: int, eps: float = 1e-8) -> torch.Tensor:
@@ -184,26 +313,53 @@ class TDANNNet(HookedNet):
         super().__init__(net, capture=layers, head=head)
         self.alpha, self.variant, self.per_step = alpha, variant, per_step
         self.layer_names = list(layers)
+        self.window_params: dict[str, dict[str, Any]] = {}
+        self.windows: dict[str, Windows] = {}
         self.register_load_state_dict_post_hook(TDANNNet._sync_placements)
 
-    def set_neighbourhoods(self, name: str, positions: np.ndarray, table: np.ndarray) -> None:
+    def set_positions(self, name: str, positions: np.ndarray, **windows: Any) -> None:
+        """Set a layer's unit positions (U, 2) mm and draw its neighbourhood windows.
+
+        ``windows``: keyword arguments of :func:`neighbourhood_windows` (width_mm, max_units, n_rows,
+        seed, shape, min_units), kept so the windows can be redrawn when the positions change.
+        """
         i = self.layer_names.index(name)
-        k = table.shape[1]
-        iu, ju = np.triu_indices(k, 1)
-        # Positions and neighbourhoods are persistent: swap-optimised positions
-        # (:meth:`optimize_positions`) travel with checkpoints and model.pt.
+        # Positions are persistent: swap-optimised positions (:meth:`optimize_positions`) travel
+        # with checkpoints and model.pt. The windows are a function of them and the seed, redrawn
+        # on load rather than saved.
         self.register_buffer(f"pos_{i}", torch.as_tensor(positions, dtype=torch.float32))
-        self.register_buffer(f"nbr_{i}", torch.as_tensor(table))
-        self.register_buffer(f"pairs_{i}", torch.as_tensor(iu * k + ju, dtype=torch.long), persistent=False)
+        self.window_params[name] = dict(windows)
+        self._draw_windows(i)
+
+    def _draw_windows(self, i: int) -> None:
+        name = self.layer_names[i]
+        pos = getattr(self, f"pos_{i}")
+        win = neighbourhood_windows(pos.detach().cpu().numpy().astype(np.float64), **self.window_params[name])
+        self.windows[name] = win
+        iu, ju = np.triu_indices(win.k, 1)
+        self.register_buffer(f"win_{i}", torch.as_tensor(win.centres, dtype=torch.float32, device=pos.device),
+                             persistent=False)
+        self.register_buffer(f"pairs_{i}", torch.as_tensor(iu * win.k + ju, dtype=torch.long, device=pos.device),
+                             persistent=False)
+
+    def neighbourhoods(self, name: str, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Unit indices (S, K) of layer ``name``'s neighbourhoods ``rows`` (default: all R of them)."""
+        i = self.layer_names.index(name)
+        centres = getattr(self, f"win_{i}")
+        if rows is None:
+            rows = torch.arange(len(centres), device=centres.device)
+        return window_members(getattr(self, f"pos_{i}"), self.windows[name], centres, rows)
 
     def _sync_placements(self, *_: Any) -> None:
-        """Copy the position buffers into ``self.placements`` (what ``export_cortex`` records)."""
+        """After positions changed (load, swaps): update ``self.placements`` (what ``export_cortex``
+        records) and redraw the windows on the new positions."""
         for i, name in enumerate(self.layer_names):
             key = PREFIX + name
             if key in self.placements:
                 pos = getattr(self, f"pos_{i}").detach().cpu().numpy().astype(np.float64)
                 if not np.allclose(pos, self.placements[key].positions, rtol=0, atol=1e-5):
                     self.placements[key] = dataclasses.replace(self.placements[key], positions=pos)
+                    self._draw_windows(i)
 
     @torch.no_grad()
     def optimize_positions(
@@ -224,8 +380,8 @@ class TDANNNet(HookedNet):
         without the spatial loss, then trains with those positions fixed. Each
         layer's units are permuted over its own retinotopic slots with
         :func:`cortexsim.swapopt.swap_optimize` (a unit only moves within a local
-        neighbourhood, so retinotopy is kept); the neighbourhood table follows
-        the units, and :attr:`placements` are updated so ``export_cortex`` records
+        neighbourhood, so retinotopy is kept); the neighbourhood windows are redrawn
+        on the new positions, and :attr:`placements` are updated so ``export_cortex`` records
         the new positions. Call it before training (the :class:`Trainer` does so
         with ``swapopt=N``).
 
@@ -245,7 +401,7 @@ class TDANNNet(HookedNet):
         Returns
         -------
         dict layer -> ``{"loss_before", "loss_after"}``: this method's spatial loss
-        (SL_Rel / SL_Abs) of the reference responses over (up to) 128 table
+        (SL_Rel / SL_Abs) of the reference responses over (up to) the first 128
         neighbourhoods, at the old and the new positions.
         """
         from cortexsim.swapopt import swap_optimize
@@ -257,31 +413,35 @@ class TDANNNet(HookedNet):
         responses = _layer_responses(reference if reference is not None else self, self.layer_names, images, batch_size)
         report = {}
         for i, name in enumerate(self.layer_names):
-            pos_t, table = getattr(self, f"pos_{i}"), getattr(self, f"nbr_{i}")
+            pos_t = getattr(self, f"pos_{i}")
             resp = responses[name].to(pos_t.device)
             if resp.shape[1] != len(pos_t):
                 raise AdapterError(f"reference layer {name!r} has {resp.shape[1]} units; this network has {len(pos_t)}.")
-            rows, pairs = table[: min(len(table), 128)], getattr(self, f"pairs_{i}")
-            before = spatial_correlation_loss(resp, pos_t, rows, pairs, self.variant)
+            first = torch.arange(min(len(self.windows[name]), 128), device=pos_t.device)
+            before = spatial_correlation_loss(resp, pos_t, self.neighbourhoods(name, first), getattr(self, f"pairs_{i}"),
+                                              self.variant)
+            report[name] = {"loss_before": float(before)}
             perm = swap_optimize(resp, pos_t.cpu().numpy(), neighbourhood=neighbourhood, iterations=iterations,
                                  batch=batch, seed=seed + i, device=pos_t.device, progress=progress)
-            perm_t = torch.as_tensor(perm, device=pos_t.device)
-            inv = torch.argsort(perm_t)  # slot -> unit now sitting there
-            pos_t.copy_(pos_t[perm_t])  # advanced indexing reads into a new tensor first
-            table.copy_(inv[table].sort(dim=1).values)  # each row keeps its cortical disc, now with the units in it
-            after = spatial_correlation_loss(resp, pos_t, table[: len(rows)], pairs, self.variant)
-            report[name] = {"loss_before": float(before), "loss_after": float(after)}
-        self._sync_placements()
+            pos_t.copy_(pos_t[torch.as_tensor(perm, device=pos_t.device)])  # indexing reads into a new tensor first
+        self._sync_placements()  # new placements; windows redrawn on the new positions (as TDANN)
+        for i, name in enumerate(self.layer_names):
+            pos_t = getattr(self, f"pos_{i}")
+            first = torch.arange(min(len(self.windows[name]), 128), device=pos_t.device)
+            after = spatial_correlation_loss(responses[name].to(pos_t.device), pos_t, self.neighbourhoods(name, first),
+                                             getattr(self, f"pairs_{i}"), self.variant)
+            report[name]["loss_after"] = float(after)
         return report
 
     def spatial_loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """α · Σ_l SL_l over the layers, with ``per_step`` random neighbourhoods per layer."""
         per_layer = {}
         for i, name in enumerate(self.layer_names):
-            table = getattr(self, f"nbr_{i}")
-            rows = torch.randint(table.shape[0], (self.per_step,), device=table.device)
+            centres = getattr(self, f"win_{i}")
+            rows = torch.randint(len(centres), (self.per_step,), device=centres.device)
             per_layer[name] = spatial_correlation_loss(
-                self.activation(name), getattr(self, f"pos_{i}"), table[rows], getattr(self, f"pairs_{i}"), self.variant
+                self.activation(name), getattr(self, f"pos_{i}"), self.neighbourhoods(name, rows),
+                getattr(self, f"pairs_{i}"), self.variant
             )
         total = self.alpha * torch.stack(list(per_layer.values())).sum()
         return total, per_layer
@@ -315,12 +475,15 @@ def _layer_responses(model: nn.Module, names: list[str], images: torch.Tensor, b
     return {n: torch.cat(v) for n, v in out.items()}
 
 
-def _per_layer(value: float | dict[str, float] | None, layer: str, default: float, what: str) -> float:
+def _per_layer(value: Any, layer: str, default: Any, what: str, positive: bool = True) -> Any:
+    """``value`` for ``layer``: a number for all layers, a dict layer -> number, or None (default)."""
     if value is None:
         return default
     v = value.get(layer, default) if isinstance(value, dict) else value
-    if not v > 0:
-        raise AdapterError(f"{what} must be > 0 mm; got {v!r} for layer {layer!r}.")
+    if v is None:
+        return None
+    if not (v > 0 if positive else v >= 0):
+        raise AdapterError(f"{what} must be {'> 0' if positive else '≥ 0'}; got {v!r} for layer {layer!r}.")
     return float(v)
 
 
@@ -334,12 +497,17 @@ def build(
     seed: int = 0,
     image_size: int = 32,
     variant: str = "rel",
+    preset: str = "reference",
     sheet_mm: float | dict[str, float] | None = None,
     neighbourhood_mm: float | dict[str, float] | None = None,
     neighbourhood_size: int = 500,
-    n_table: int = 1024,
+    n_table: int | None = None,
+    neighbourhood_shape: str | None = None,
+    min_neighbourhood: int | None = None,
     neighbourhoods_per_step: int = 1,
     jitter: float = 1.0,
+    rf_overlap: float | dict[str, float] | None = None,
+    jitter_mm: float | dict[str, float] | None = None,
     **kwargs: Any,
 ) -> TopographicNet:
     """Build a TDANN ResNet-18.
@@ -354,20 +522,30 @@ def build(
     layers : list of str, optional
         Modules with (C, H, W) outputs (default :data:`LAYERS`).
     seed : int
-        Seeds weights, position jitter and the neighbourhood table.
+        Seeds weights, position scatter and jitter, and the neighbourhood windows.
     image_size : int
         Input side (32 for CIFAR; TDANN trains on 224).
     variant : "rel" | "abs"
+    preset : "reference" | "cortexsim"
+        TDANN's setup (default) or cortexsim's earlier one (see the module docstring); the
+        options below override single points of either.
     sheet_mm, neighbourhood_mm : float or dict layer -> float, optional
-        Sheet side and neighbourhood width (defaults in the module docstring).
+        Sheet side and neighbourhood width in mm (reference: TDANN's per-area values).
     neighbourhood_size : int
         Maximum units per neighbourhood (K cap; TDANN 500).
-    n_table : int
-        Neighbourhood centres precomputed per layer.
+    n_table : int, optional
+        Windows drawn per layer (reference 20,000; cortexsim 1,024).
+    neighbourhood_shape : "square" | "disc", optional
+        TDANN's squares (reference) or discs around units (cortexsim).
+    min_neighbourhood : int, optional
+        Lower bound of K (reference 25; cortexsim 3).
     neighbourhoods_per_step : int
         Neighbourhoods drawn per layer and step (TDANN draws 1).
     jitter : float in [0, 1]
-        Scatter of a pixel's channels inside its patch (:func:`cortexsim.layout.retinotopic`).
+        Scatter of a pixel's channels inside its receptive-field patch (1: uniform, as TDANN).
+    rf_overlap, jitter_mm : float or dict layer -> float, optional
+        Patch overlap and Gaussian position jitter (reference: TDANN's 10–80 % and 0.3 mm;
+        cortexsim: 0 and 0).
     **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool``.
     """
     arch = canonical_arch(arch, ("resnet18",))
@@ -375,28 +553,42 @@ def build(
     layout = check_layout(layout, ("retinotopic",), "tdann")
     if variant not in VARIANTS:
         raise AdapterError(f"variant must be one of {VARIANTS} (SL_Rel or SL_Abs); got {variant!r}.")
-    if neighbourhood_size < 3 or neighbourhoods_per_step < 1 or n_table < 1:
-        raise AdapterError("neighbourhood_size must be ≥ 3, neighbourhoods_per_step and n_table ≥ 1.")
+    if preset not in PRESETS:
+        raise AdapterError(f"preset must be one of {PRESETS}; got {preset!r}.")
+    shape_d, rows_d, min_d = _NEIGHBOURHOODS[preset]
+    shape = neighbourhood_shape or shape_d
+    if shape not in SHAPES:
+        raise AdapterError(f"neighbourhood_shape must be one of {SHAPES}; got {shape!r}.")
+    n_table = rows_d if n_table is None else n_table
+    min_k = min_d if min_neighbourhood is None else min_neighbourhood
+    if neighbourhood_size < 3 or neighbourhoods_per_step < 1 or n_table < 1 or min_k < 1:
+        raise AdapterError("neighbourhood_size must be ≥ 3; neighbourhoods_per_step, n_table and min_neighbourhood ≥ 1.")
     akw = arch_kwargs(kwargs, "tdann")
     net = build_arch(arch, num_classes, image_size=image_size, seed=seed, **akw)
     names = resolve_layers(net, layers, LAYERS)
     model = TDANNNet(net, names, head_name(arch), alpha, variant, int(neighbourhoods_per_step))
     shapes = model.probe_shapes(image_size, akw.get("in_channels", 3))
-    for name, shape in shapes.items():
-        if len(shape) != 3:
-            raise AdapterError(f"tdann regularises (C, H, W) feature maps; layer {name!r} outputs {shape}.")
+    for name, shp in shapes.items():
+        if len(shp) != 3:
+            raise AdapterError(f"tdann regularises (C, H, W) feature maps; layer {name!r} outputs {shp}.")
     params = {}
     for name in names:
         area = area_of(name)
-        size = _per_layer(sheet_mm, name, SHEET_MM[area], "sheet_mm")
-        params[name] = resolve_layout_params(layout, area, {"size_mm": size, "seed": seed, "jitter": jitter})
+        given = {"size_mm": _per_layer(sheet_mm, name, SHEET_MM[preset][area], "sheet_mm"), "seed": seed,
+                 "jitter": jitter}
+        for key, value in (("rf_overlap", rf_overlap), ("jitter_mm", jitter_mm)):
+            v = _per_layer(value, name, None, key, positive=False)
+            if v is not None:
+                given[key] = v
+        params[name] = resolve_layout_params(layout, area, given, preset)
     model.placements = place_layers(shapes, layout, params)
     for j, name in enumerate(names):
         area = area_of(name)
-        size = params[name]["size_mm"]
-        width = _per_layer(neighbourhood_mm, name, WIDTH_FRACTION[area] * size, "neighbourhood_mm")
-        pos = model.placements[PREFIX + name].positions
-        model.set_neighbourhoods(name, pos, neighbourhood_table(pos, width, neighbourhood_size, n_table, seed=seed + j))
+        default_width = NEIGHBOURHOOD_MM[area] if preset == "reference" else WIDTH_FRACTION[area] * params[name]["size_mm"]
+        width = _per_layer(neighbourhood_mm, name, default_width, "neighbourhood_mm")
+        model.set_positions(name, model.placements[PREFIX + name].positions, width_mm=width,
+                            max_units=int(neighbourhood_size), n_rows=int(n_table), seed=seed + j, shape=shape,
+                            min_units=int(min_k))
     model.layout = layout
     model.areas = areas_for(AREAS, names)
     return model
@@ -407,9 +599,12 @@ SPEC = register(
         name="tdann",
         build=build,
         archs=("resnet18",),
+        # TDANN's supervised recipe (see the module docstring): lr 0.6 at global batch 512 is VISSL's
+        # auto-scaled 0.3 per 256; the trainer scales it linearly with the batch the same way.
         defaults={
-            "lam": 0.25, "task": "supervised", "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
-            "weight_decay": 1e-4, "batch_size": 256, "image_size": 224, "layout": "retinotopic",
+            "lam": 0.25, "task": "supervised", "optimizer": "sgd", "lr": 0.6, "momentum": 0.9, "nesterov": True,
+            "weight_decay": 1e-6, "weight_decay_norm": False, "scheduler": "cosine", "epochs": 200,
+            "batch_size": 512, "image_size": 224, "layout": "retinotopic", "arch": "resnet18",
         },
         paper=(
             "Margalit, Lee, Finzi, DiCarlo, Grill-Spector & Yamins (2024) A unifying framework for functional "

@@ -58,12 +58,12 @@ SCHEDULERS = ("cosine", "constant")
 #: Trainer arguments saved in config.json (everything but the run folder and flags about this invocation).
 CONFIG_KEYS = (
     "method", "arch", "layout", "lam", "data", "epochs", "steps", "batch_size", "lr", "optimizer",
-    "weight_decay", "momentum", "scheduler", "warmup_fraction", "task", "temperature", "device", "amp", "compile", "seed",
+    "weight_decay", "momentum", "nesterov", "scheduler", "warmup_fraction", "task", "temperature", "device", "amp", "compile", "seed",
     "checkpoint_every", "keep_last", "log_every", "num_workers", "image_size", "layers", "method_kwargs",
     "deterministic", "find_unused_parameters", "swapopt", "swapopt_images", "swapopt_reference",
 )
 #: Defaults of config keys that runs written by older versions lack.
-_ADDED_DEFAULTS: dict[str, Any] = {"swapopt": 0, "swapopt_images": 512, "swapopt_reference": None}
+_ADDED_DEFAULTS: dict[str, Any] = {"swapopt": 0, "swapopt_images": 512, "swapopt_reference": None, "nesterov": None}
 #: Config keys that must not change when a run is resumed.
 _RESUME_FIXED = ("method", "arch", "layout", "lam", "data", "batch_size", "task", "seed", "layers", "image_size",
                  "swapopt", "swapopt_images", "swapopt_reference")
@@ -154,7 +154,8 @@ class Trainer:
     Parameters
     ----------
     method : registered method name (``baseline``, ``tdann``, ``channel``, ``ws``, ``as``, ``reset``)
-    arch : architecture name understood by the method (``resnet18`` …)
+    arch : architecture name understood by the method (``resnet18`` …); None: the method's default
+        (``defaults["arch"]``, else ``resnet18``)
     layout : unit/channel layout (None: the method's default)
     lam : spatial-loss weight λ ≥ 0 (None: the method's default)
     data : ``"digits"``, ``"lfw"`` or a folder (CIFAR-10/100 as torchvision lays it out, its binary
@@ -163,7 +164,7 @@ class Trainer:
         Neither given: the method's default ``epochs``.
     batch_size : images per step and process (under DDP the global batch is ``world_size ×`` this);
         None: the method's default, else 128
-    lr, optimizer, weight_decay, momentum, scheduler, warmup_fraction : None takes the method's
+    lr, optimizer, weight_decay, momentum, nesterov, scheduler, warmup_fraction : None takes the method's
         ``defaults``, else SGD (momentum 0.9, weight decay 5e-4, lr 0.1) with a cosine schedule over
         all steps; Adam/AdamW: lr 1e-3, constant. A default SGD lr is scaled linearly by
         global batch / the method's default batch size. ``warmup_fraction`` of the steps warm up linearly.
@@ -190,10 +191,11 @@ class Trainer:
     progress : tqdm progress bar (rank 0)
     """
 
-    def __init__(self, method: str = "baseline", arch: str = "resnet18", layout: str | None = None,
+    def __init__(self, method: str = "baseline", arch: str | None = None, layout: str | None = None,
                  lam: float | None = None, data: str | os.PathLike = "digits", *, epochs: int | None = None,
                  steps: int | None = None, batch_size: int | None = None, lr: float | None = None,
                  optimizer: str | None = None, weight_decay: float | None = None, momentum: float | None = None,
+                 nesterov: bool | None = None,
                  scheduler: str | None = None, warmup_fraction: float | None = None,
                  task: str | None = None, temperature: float = 0.1,
                  device: str = "auto", amp: bool = True, compile: bool = False, seed: int = 0,
@@ -206,7 +208,7 @@ class Trainer:
         self.method, self.arch, self.layout, self.lam, self.data = method, arch, layout, lam, data
         self.epochs, self.steps, self.batch_size, self.lr = epochs, steps, batch_size, lr
         self.optimizer, self.weight_decay, self.momentum, self.scheduler = optimizer, weight_decay, momentum, scheduler
-        self.warmup_fraction = warmup_fraction
+        self.warmup_fraction, self.nesterov = warmup_fraction, nesterov
         self.task, self.temperature, self.device, self.amp, self.compile = task, temperature, device, amp, compile
         self.seed, self.out, self.checkpoint_every, self.keep_last = seed, out, checkpoint_every, keep_last
         self.log_every, self.num_workers, self.image_size, self.layers = log_every, num_workers, image_size, layers
@@ -251,6 +253,7 @@ class Trainer:
     # ------------------------------------------------------------------ validation / setup
     def _validate(self) -> MethodSpec:
         spec = get_method(self.method)  # unknown method -> AdapterError listing the known ones
+        self.arch_ = self.arch or spec.defaults.get("arch", "resnet18")
         lam = self.lam
         if lam is not None and (isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0
                                 or not math.isfinite(lam)):
@@ -364,7 +367,7 @@ class Trainer:
         # Model (unknown arch / layer errors come from the method's build)
         lam = self.lam if self.lam is not None else spec.defaults.get("lam")
         layout = self.layout if self.layout is not None else spec.defaults.get("layout")
-        self._build = {"method": self.method, "arch": self.arch, "num_classes": self.num_classes_,
+        self._build = {"method": self.method, "arch": self.arch_, "num_classes": self.num_classes_,
                        "layout": layout, "lam": lam, "layers": None if self.layers is None else list(self.layers),
                        "seed": self.seed, "image_size": size, "kw": dict(self.method_kwargs or {})}
         self._net = build_net(self._build)
@@ -432,12 +435,26 @@ class Trainer:
         if self._opt_name == "sgd":
             wd = self.weight_decay if self.weight_decay is not None else d.get("weight_decay", 5e-4)
             mom = self.momentum if self.momentum is not None else d.get("momentum", 0.9)
-            self._resolved_opt = {"weight_decay": wd, "momentum": mom}
-            return torch.optim.SGD(params, lr=self._lr, momentum=mom, weight_decay=wd)
+            nesterov = bool(self.nesterov if self.nesterov is not None else d.get("nesterov", False))
+            self._resolved_opt = {"weight_decay": wd, "momentum": mom, "nesterov": nesterov}
+            return torch.optim.SGD(self._decay_groups(params, wd, d), lr=self._lr, momentum=mom, weight_decay=wd,
+                                   nesterov=nesterov and mom > 0)
         wd = self.weight_decay if self.weight_decay is not None else d.get("weight_decay", 0.0)
         self._resolved_opt = {"weight_decay": wd}
         cls = torch.optim.Adam if self._opt_name == "adam" else torch.optim.AdamW
         return cls(params, lr=self._lr, weight_decay=wd)
+
+    def _decay_groups(self, params: list, wd: float, d: dict[str, Any]) -> list:
+        """Parameter groups: without weight decay on normalisation layers when the method's
+        ``defaults["weight_decay_norm"]`` is False (TDANN/VISSL ``regularize_bn: false``)."""
+        if d.get("weight_decay_norm", True) or not wd:
+            return params
+        norm = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+        no_decay = {id(p) for m in self._module.modules() if isinstance(m, norm) for p in m.parameters(recurse=False)}
+        self._resolved_opt["weight_decay_norm"] = False
+        groups = [{"params": [p for p in params if id(p) not in no_decay]},
+                  {"params": [p for p in params if id(p) in no_decay], "weight_decay": 0.0}]
+        return [g for g in groups if g["params"]]
 
     # ------------------------------------------------------------------ files
     def _write_config(self) -> None:
@@ -596,7 +613,7 @@ class Trainer:
         with atomic_path(out / "model.pt") as tmp:
             torch.save(self._net.state_dict(), tmp)
         if self.history_:
-            plot_curves(self.history_, out / "curves.png", title=f"{self.method} / {self.arch}")
+            plot_curves(self.history_, out / "curves.png", title=f"{self.method} / {self.arch_}")
 
 
 class LRFactor:

@@ -88,7 +88,10 @@ def test_buffers_follow_the_model_and_are_not_saved():
     assert not any(k.startswith(("invd_", "pairw_")) for k in net.state_dict())
     tdann = get_method("tdann").build("resnet18", 10, **SMALL_TDANN)
     assert {b.device.type for b in tdann.buffers()} == {"cpu"}
-    assert tdann.nbr_7.dtype == torch.long and tdann.nbr_7.shape[1] == 500
+    rows = tdann.neighbourhoods("layer4.1", torch.arange(3))
+    assert rows.dtype == torch.long and rows.shape == (3, 500)
+    # positions are saved; the windows are redrawn from them (no 20,000 × K table in the state dict)
+    assert {k for k in tdann.state_dict() if k.startswith(("pos_", "win_", "nbr_"))} == {f"pos_{i}" for i in range(8)}
 
 
 def test_seed_reproducible_and_global_rng_untouched():
@@ -98,7 +101,7 @@ def test_seed_reproducible_and_global_rng_untouched():
     assert torch.equal(torch.random.get_rng_state(), before)
     b = get_method("tdann").build("resnet18", 10, seed=3, **SMALL_TDANN)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
-    assert torch.equal(a.nbr_2, b.nbr_2)
+    assert torch.equal(a.neighbourhoods("layer2.0"), b.neighbourhoods("layer2.0"))
     assert np.array_equal(a.placements["net.layer2.0"].positions, b.placements["net.layer2.0"].positions)
 
 

@@ -18,7 +18,7 @@ def _tdann(seed: int = 0):
 
 
 def _state(net):
-    return {n: (getattr(net, f"pos_{i}").clone(), getattr(net, f"nbr_{i}").clone()) for i, n in enumerate(LAYERS)}
+    return {n: (getattr(net, f"pos_{i}").clone(), getattr(net, f"win_{i}").clone()) for i, n in enumerate(LAYERS)}
 
 
 def test_swaps_lower_the_spatial_loss_and_permute_units_over_the_same_slots():
@@ -33,10 +33,12 @@ def test_swaps_lower_the_spatial_loss_and_permute_units_over_the_same_slots():
         # Same slots, reassigned: the sorted set of positions is unchanged.
         key = lambda p: p[np.lexsort(p.numpy().T[::-1])]  # noqa: E731
         torch.testing.assert_close(key(p0), key(p1), rtol=0, atol=0)
-        # Each neighbourhood row keeps its cortical disc: the slots its units occupy are the same.
-        slots0 = key(p0[t0].reshape(-1, 2))
-        slots1 = key(p1[t1].reshape(-1, 2))
-        torch.testing.assert_close(slots0, slots1, rtol=0, atol=0)
+        # The windows are redrawn on the same slots (same extent, same seed): the same squares, now
+        # holding the units swapped into them.
+        torch.testing.assert_close(t0, t1, rtol=0, atol=0)
+        rows = net.neighbourhoods(name)
+        r = net.windows[name].radius
+        assert ((p1[rows] - t1[:, None, :]).abs().amax(-1) <= r + 1e-6).all()
         # The placement (what export_cortex records) follows the buffers; row/col/channel do not move.
         pl = net.placements[PREFIX + name]
         np.testing.assert_allclose(pl.positions, p1.numpy(), atol=1e-6)
@@ -49,7 +51,7 @@ def test_swapped_positions_survive_a_state_dict_round_trip_and_reach_the_sheet()
     assert not torch.equal(fresh.pos_0, net.pos_0)
     fresh.load_state_dict(net.state_dict())
     torch.testing.assert_close(fresh.pos_0, net.pos_0, rtol=0, atol=0)
-    torch.testing.assert_close(fresh.nbr_1, net.nbr_1, rtol=0, atol=0)
+    torch.testing.assert_close(fresh.neighbourhoods("layer4.1"), net.neighbourhoods("layer4.1"), rtol=0, atol=0)
     ds = fresh.export_cortex(areas={"IT": PREFIX + "layer4.1"}).record(X[:4], batch_size=4)
     np.testing.assert_allclose(np.c_[ds.x_mm, ds.y_mm], net.pos_1.numpy(), atol=1e-5)
 
