@@ -65,8 +65,9 @@ def test_analyze_summary_matches_python_api(sheet_file, tmp_path):
     ci = analysis.clustering_index(pref, n_perm=7, seed=3)
     assert s["clustering"]["index"] == pytest.approx(float(ci["index"]))
     assert s["clustering"]["null"] == pytest.approx(ci["null"].values.tolist())
-    assert s["clustering"]["attrs"]["adjacency"] == "grid4"
-    assert s["graph"]["modularity"] == pytest.approx(analysis.preference_modularity(analysis.neighbour_graph(it, values=pref)))
+    assert s["clustering"]["attrs"]["adjacency"] == "grid8"  # default connectivity 8 (the reference's OpenCV default)
+    assert s["graph"]["modularity"] == pytest.approx(
+        analysis.preference_modularity(analysis.neighbour_graph(it, values=pref, connectivity=8)))
     # files: figures per area as PNG + SVG, graph, per-unit maps
     for name in ("dprime", "preference", "clustering_null"):
         assert f"IT_{name}.png" in summary["figures"] and (out / f"IT_{name}.svg").exists()

@@ -32,8 +32,9 @@ def _quadrants(side=SIDE):
     return np.array(["faces", "bodies", "places", "objects"])[(row // (side // 2)) * 2 + col // (side // 2)]
 
 
-def _slow_mean_component_size(img, none="none"):
-    """Obviously-correct reference: BFS flood fill with 4-neighbours, mean over classes of mean size."""
+def _slow_mean_component_size(img, none="none", connectivity=8):
+    """Obviously-correct reference: BFS flood fill (8 or 4 neighbours), mean over classes of mean size."""
+    steps = [(1, 0), (-1, 0), (0, 1), (0, -1)] + ([(1, 1), (1, -1), (-1, 1), (-1, -1)] if connectivity == 8 else [])
     h, w = img.shape
     seen = np.zeros_like(img, dtype=bool)
     sizes: dict[str, list[int]] = {}
@@ -47,7 +48,7 @@ def _slow_mean_component_size(img, none="none"):
             while queue:
                 r, c = queue.popleft()
                 n += 1
-                for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                for dr, dc in steps:
                     rr, cc = r + dr, c + dc
                     if 0 <= rr < h and 0 <= cc < w and not seen[rr, cc] and img[rr, cc] == lab:
                         seen[rr, cc] = True
@@ -80,12 +81,13 @@ def test_quadrants_give_large_index_random_map_near_zero():
     assert ci["null_mean"].item() == pytest.approx(ci["null"].values.mean())
     assert ci["index"].item() == pytest.approx(256.0 - ci["null"].values.mean())
     assert ci["index"].item() > 200 and ci["p_value"].item() == pytest.approx(1 / 21)
-    assert ci.attrs["adjacency"] == "grid4"
+    assert ci.attrs["adjacency"] == "grid8"  # the reference's OpenCV default
 
     rng = np.random.default_rng(5)
     rand = analysis.clustering_index(_grid_map(rng.permutation(_quadrants())), n_perm=20, seed=1)
     assert abs(rand["index"].item()) < 0.01 * ci["index"].item()
-    assert 1.0 < rand["observed"].item() < 3.0  # 25 % occupancy: small clusters
+    # 25 % occupancy, below the 8-neighbour site-percolation threshold (0.407): small clusters
+    assert 1.0 < rand["observed"].item() < 5.0
 
 
 def test_observed_matches_slow_bfs_reference_and_is_seeded():
@@ -93,6 +95,9 @@ def test_observed_matches_slow_bfs_reference_and_is_seeded():
     labels = rng.choice(["a", "b", "c", "none"], size=SIDE * SIDE, p=[0.3, 0.3, 0.2, 0.2])
     ci = analysis.clustering_index(_grid_map(labels), n_perm=5, seed=3)
     assert ci["observed"].item() == pytest.approx(_slow_mean_component_size(labels.reshape(SIDE, SIDE)))
+    four = analysis.clustering_index(_grid_map(labels), n_perm=5, seed=3, connectivity=4)
+    assert four["observed"].item() == pytest.approx(_slow_mean_component_size(labels.reshape(SIDE, SIDE), connectivity=4))
+    assert four["observed"].item() < ci["observed"].item()  # corners join components under 8-connectivity
     again = analysis.clustering_index(_grid_map(labels), n_perm=5, seed=3)
     np.testing.assert_array_equal(ci["null"].values, again["null"].values)
     # each null value is the slow reference on the same permuted map
@@ -166,8 +171,14 @@ def test_topography_ranks_follow_class_order_of_labels():
     labels[labels == "8"] = "10"
     tm = analysis.topography_index(_grid_map(labels), n_perm=2)
     assert tm.attrs["classes"] == ["1", "2", "3", "4", "5", "6", "7", "10"]
-    ranks = (col // 4).reshape(SIDE, SIDE)
-    assert tm["observed"].item() == pytest.approx(_slow_topography(ranks, 8))
+    # numeric labels: distances on the numbers themselves (|7 - 10| = 3), as the paper's |n_i - n_j|
+    values = (col // 4 + 1).reshape(SIDE, SIDE)
+    values[values == 8] = 10
+    assert tm.attrs["distance"] == "value"
+    assert tm["observed"].item() == pytest.approx(_slow_topography(values, 8))
+    words = analysis.topography_index(_grid_map(np.array(list("abcdefgh"))[col // 4], attrs={"classes": list("abcdefgh")}), n_perm=2)
+    assert words.attrs["distance"] == "rank"
+    assert words["observed"].item() == pytest.approx(_slow_topography((col // 4).reshape(SIDE, SIDE), 8))
 
 
 def test_clustering_errors():

@@ -44,7 +44,14 @@ from .graphs import (
     same_preference_subgraph,
     write_graphml,
 )
-from .preference import half_max_width, number_map, orientation_map, preference_from_selectivity, preference_map
+from .preference import (
+    class_mean_dprime,
+    half_max_width,
+    number_map,
+    orientation_map,
+    preference_from_selectivity,
+    preference_map,
+)
 from .selectivity import dprime, selectivity, tstat
 
 # Function names shadow their submodules here (``analysis.smoothness`` is the function).
@@ -87,6 +94,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "GroupMoments",
     "available",
+    "class_mean_dprime",
     "clustering_index",
     "component_sizes",
     "dprime",

@@ -8,27 +8,48 @@ components on the grid for this class"). The control C_s(M) is the same
 quantity on maps whose preferences are randomly permuted across units,
 **averaged over the n_perm permutations**; the index is C_M − C_s(M).
 
-**Topography index** (ordered classes, e.g. numbers). With p(x) the rank of
-unit x's preferred class among the n ordered classes and v(x) its neighbours
-that have a preference::
+**Topography index** (ordered classes, e.g. numbers). With p(x) the preferred
+class of unit x — its **value** when the classes are numbers (numerosities:
+|p(x) − p(y)| is the paper's number distance), else its rank among the n ordered
+classes — and v(x) its neighbours that have a preference::
 
     T_M = ⟨ n − ⟨|p(x) − p(y)|⟩_{y ∈ v(x)} ⟩_{x ∈ M}
 
-(proximity of a unit's preference to its neighbours'; units without a
-preference, or without any neighbour with one, are left out). The index is
+(proximity of a unit's preference to its neighbours'). The index is
 T_M − ⟨T_s(M)⟩ over permuted maps.
 
-Notes
------
-* Adjacency: on a regular grid the clustering index uses **4-neighbour**
-  components (as the reference code's ``connectivity = 4``) and the topography
-  index the **8 immediate neighbours** (as the paper states); both can be changed.
-  Irregular sheets use a radius or k-NN neighbour graph (:mod:`.graphs`).
-* The reference implementation summed 10 shuffled maps but divided by 20,
-  halving the control and inflating the index; here the control is the plain
-  mean over ``n_perm`` permutations, and the whole null distribution is returned.
-* The paper reports |C_M − C_s(M)|; the signed difference is returned here
-  (negative means less clustered than chance).
+Comparison with the reference notebooks (THANNAGA/Reset-Networks @dc901ff)
+-------------------------------------------------------------------------
+* **Connectivity: 8 by default.** The notebooks call
+  ``cv2.connectedComponentsWithStats(thresh, connectivity, cv2.CV_32S)``; that function's
+  second positional argument is the ``labels`` output, so the ``connectivity = 4`` they
+  pass never reached OpenCV and its default 8-connectivity produced the published numbers.
+  ``connectivity=4`` stays available.
+* **Control: the plain mean over permutations.** The notebooks sum 10 shuffled maps and
+  divide by 20 (``power = 20``), halving C_s(M) and inflating the index; the whole null
+  distribution is returned here. The paper reports |C_M − C_s(M)|; the signed difference
+  is returned (negative: less clustered than chance).
+* **Classes no unit prefers.** The notebooks give such a class size 1 (``np.mean`` of no
+  components is NaN, replaced by "minimal cluster size" 1) and their figures take the
+  **median** over classes; the paper's text averages over the classes. Default here:
+  ``absent="skip"``, ``reduce="mean"``; ``absent="one"``, ``reduce="median"`` reproduce the
+  notebooks' summary.
+* **Which maps are clustered.** The notebooks threshold each class's own d′ map (a unit
+  can count for several classes) computed on class-*mean* maps; here the clustered map is
+  the preference map (each unit its best class above threshold) of per-stimulus d′ — see
+  :func:`~cortexsim.analysis.preference_map` (``stat="class_means"`` gives the notebooks' d′).
+* **Topography index.** The notebooks' ``topo2`` takes label (= numerosity) differences,
+  counts a neighbour without preference as distance 10 (= n), skips units on the grid's
+  border as centres, always divides by 8, and scales by 0.1 (= 1/n, so T ∈ [0, 1]).
+  Defaults here: neighbours without preference are left out (``none_neighbours="skip"``),
+  border units are centres with their existing neighbours (``border="include"``), and T is in
+  number units (``normalise=False``); ``none_neighbours="penalise"``, ``border="exclude"``,
+  ``normalise=True`` reproduce ``topo2``. Because |Δ| is taken on values, a map preferring
+  only even numerosities is not compressed to ranks (which would halve the index).
+
+Adjacency: on a regular grid the clustering index uses 8-neighbour components and the
+topography index the 8 immediate neighbours (as the paper states); irregular sheets use a
+radius or k-NN neighbour graph (:mod:`.graphs`).
 """
 from __future__ import annotations
 
@@ -165,11 +186,13 @@ def clustering_index(
     *,
     by: str = "domain",
     threshold: float = 2.0,
-    connectivity: int = 4,
+    connectivity: int = 8,
     grid: bool | None = None,
     radius_mm: float | None = None,
     k: int | None = None,
     none: str = NONE,
+    absent: str = "skip",
+    reduce: str = "mean",
     progress: bool = False,
 ) -> xr.Dataset:
     """Reset clustering index of a preference map, against permuted maps.
@@ -184,10 +207,15 @@ def clustering_index(
         Seed of the permutations (numpy ``default_rng``).
     by, threshold : used only for a Sheet input
     connectivity : 4 or 8
-        Grid neighbourhood (default 4, as the reference code).
+        Grid neighbourhood (default 8: what the reference's OpenCV call ran; module docstring).
     grid, radius_mm, k : adjacency (see :func:`~cortexsim.analysis.graphs.neighbour_edges`);
         default: the grid when units tile one, else k-NN with k = 8.
     none : label of units without preference (left out of every class)
+    absent : "skip" | "one"
+        A class no unit prefers is left out of the summary ("skip", the paper's text) or
+        counts as clustering 1 ("one", the reference notebooks).
+    reduce : "mean" | "median"
+        Summary over classes: the paper's mean, or the median of the notebooks' figures.
     progress : show a tqdm bar over permutations
 
     Returns
@@ -201,6 +229,10 @@ def clustering_index(
         raise ValueError(f"n_perm must be >= 1; got {n_perm}.")
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8; got {connectivity!r}.")
+    if absent not in ("skip", "one"):
+        raise ValueError(f"absent must be 'skip' or 'one'; got {absent!r}.")
+    if reduce not in ("mean", "median"):
+        raise ValueError(f"reduce must be 'mean' or 'median'; got {reduce!r}.")
     pref = _preference_input(pref, by, threshold, none)
     codes, classes = preference_codes(pref, none)
     n_units = np.bincount(codes[codes >= 0], minlength=len(classes))
@@ -220,7 +252,10 @@ def clustering_index(
     n_comp = np.stack([count(c) for c in tqdm(perms, desc="clustering index", disable=not progress)])
     with np.errstate(invalid="ignore", divide="ignore"):
         sizes = n_units[None, :] / n_comp  # (1 + n_perm, class); NaN for absent classes
-    per_map = sizes[:, present].mean(axis=1)
+    if absent == "one":
+        sizes[:, ~present] = 1.0
+    summary = np.mean if reduce == "mean" else np.median
+    per_map = summary(sizes if absent == "one" else sizes[:, present], axis=1)
     data = _null_summary(float(per_map[0]), per_map[1:])
     data.update(
         observed_per_class=(("class",), sizes[0]),
@@ -235,10 +270,20 @@ def clustering_index(
             **info,
             "n_perm": n_perm,
             "seed": seed,
-            "definition": "mean over classes of the mean same-preference component size, minus the mean over "
+            "absent": absent,
+            "reduce": reduce,
+            "definition": f"{reduce} over classes of the mean same-preference component size, minus the mean over "
             "permuted maps (control averaged over n_perm; no halving)",
         },
     )
+
+
+def _class_values(classes: list[str]) -> tuple[np.ndarray, str]:
+    """Numeric value of each class (numbers: the labels' values) or its rank; and which."""
+    try:
+        return np.array([float(c) for c in classes], dtype=float), "value"
+    except ValueError:
+        return np.arange(len(classes), dtype=float), "rank"
 
 
 def topography_index(
@@ -253,6 +298,9 @@ def topography_index(
     radius_mm: float | None = None,
     k: int | None = None,
     none: str = NONE,
+    none_neighbours: str = "skip",
+    border: str = "include",
+    normalise: bool = False,
     progress: bool = False,
 ) -> xr.Dataset:
     """Reset topography index T_M − ⟨T_s(M)⟩ for ordered preferences (numbers).
@@ -265,42 +313,80 @@ def topography_index(
     n_perm, seed : permutations of the control
     connectivity : grid neighbourhood, 8 (default, the paper's "8 immediate neighbors") or 4
     grid, radius_mm, k, none, progress : as :func:`clustering_index`
+    none_neighbours : "skip" | "penalise"
+        Neighbours without a preference are left out (default) or count as distance n
+        (the reference notebooks' ``topo2``).
+    border : "include" | "exclude"
+        Units on the grid's border are centres with the neighbours they have (default) or
+        not centres at all (``topo2``); grid adjacency only.
+    normalise : bool
+        Divide T by n (``topo2``'s factor 0.1 with its n = 10 classes), so T ∈ [0, 1].
+
+    Class distances |p(x) − p(y)| are on the classes' numeric values when every class label
+    is a number (numerosities), else on their ranks. n is the number of classes: the map's
+    ``attrs["classes"]``, a :func:`number_map` Dataset's tested numerosities, or (a bare
+    numeric map) the values present. n shifts T_M and every null map alike, so the index
+    does not depend on it.
 
     Returns
     -------
     Dataset with ``index``, ``observed`` (T_M), ``null_mean``, ``null_std``,
     ``p_value``, ``null`` (perm,) and ``proximity`` (unit,) — each unit's
-    n − mean |Δrank| to its neighbours (NaN when undefined). Attrs: ``n_classes``, adjacency.
+    n − mean |Δ| to its neighbours (NaN when undefined). Attrs: ``n_classes``, ``distance``
+    ("value" or "rank"), adjacency and the options.
     """
     if n_perm < 1:
         raise ValueError(f"n_perm must be >= 1; got {n_perm}.")
+    if none_neighbours not in ("skip", "penalise"):
+        raise ValueError(f"none_neighbours must be 'skip' or 'penalise'; got {none_neighbours!r}.")
+    if border not in ("include", "exclude"):
+        raise ValueError(f"border must be 'include' or 'exclude'; got {border!r}.")
     pref = _preference_input(ds_or_pref, by, threshold, none)
     codes, classes = preference_codes(pref, none)
-    n = len(classes)
+    all_classes = classes
+    if isinstance(ds_or_pref, xr.Dataset) and "responses" not in ds_or_pref.data_vars and by in ds_or_pref.coords:
+        all_classes = [str(v) for v in np.unique(np.asarray(ds_or_pref[by].values, dtype=float)).tolist()]
+    elif pref.dtype.kind in "iuf" and pref.attrs.get("classes") is not None:
+        all_classes = [str(c) for c in pref.attrs["classes"]]
+    values, distance = _class_values(classes)
+    n = max(len(all_classes), len(classes))
     if (codes >= 0).sum() < 2:
         raise SheetError("fewer than 2 units have a preference; the topography index is undefined.")
     edges, info = neighbour_edges(pref, radius_mm=radius_mm, k=k, grid=grid, connectivity=connectivity)
     i, j = edges[:, 0], edges[:, 1]
     n_units = len(codes)
+    centre_ok = np.ones(n_units, dtype=bool)
+    if border == "exclude":
+        rc = grid_rowcol(pref)
+        if rc is None or not info["adjacency"].startswith("grid"):
+            raise SheetError("border='exclude' needs units on a regular grid (row/col) with grid adjacency.")
+        row, col = rc
+        centre_ok = (row > row.min()) & (row < row.max()) & (col > col.min()) & (col < col.max())
+    penalise = none_neighbours == "penalise"
 
     def proximity(c: np.ndarray) -> np.ndarray:
-        ok = (c[i] >= 0) & (c[j] >= 0)
-        d = np.abs(c[i] - c[j])[ok].astype(float)
-        ii, jj = i[ok], j[ok]
-        total = np.bincount(ii, d, n_units) + np.bincount(jj, d, n_units)
-        deg = np.bincount(ii, minlength=n_units) + np.bincount(jj, minlength=n_units)
+        has = c >= 0
+        v = np.where(has, values[np.maximum(c, 0)], np.nan)
+        # each undirected edge contributes to both ends: (centre, neighbour) = (i, j) and (j, i)
+        a, b = np.concatenate([i, j]), np.concatenate([j, i])
+        use = has[a] & (has[b] | penalise)
+        d = np.where(has[b], np.abs(v[a] - v[b]), float(n))[use]
+        total = np.bincount(a[use], d, n_units)
+        deg = np.bincount(a[use], minlength=n_units)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where((deg > 0) & (c >= 0), n - total / deg, np.nan)
+            out = np.where((deg > 0) & has & centre_ok, n - total / deg, np.nan)
+        return out / n if normalise else out
 
     perms = _perm_codes(codes, n_perm, seed)
     prox = [proximity(c) for c in tqdm(perms, desc="topography index", disable=not progress)]
-    values = np.array([np.nanmean(p) if np.isfinite(p).any() else np.nan for p in prox])
-    data = _null_summary(float(values[0]), values[1:])
+    values_t = np.array([np.nanmean(p) if np.isfinite(p).any() else np.nan for p in prox])
+    data = _null_summary(float(values_t[0]), values_t[1:])
     data["proximity"] = xr.DataArray(prox[0], dims=("unit",), coords=unit_coords(pref))
     return xr.Dataset(
         data,
         coords={"perm": np.arange(n_perm)},
-        attrs={**info, "n_perm": n_perm, "seed": seed, "n_classes": n, "classes": classes,
-               "definition": "T = mean over units of n - mean |rank(x) - rank(y)| over neighbours y; index = T_M - "
-               "mean over permuted maps"},
+        attrs={**info, "n_perm": n_perm, "seed": seed, "n_classes": n, "classes": classes, "distance": distance,
+               "none_neighbours": none_neighbours, "border": border, "normalise": int(normalise),
+               "definition": "T = mean over units of n - mean |p(x) - p(y)| over neighbours y (p: class value for "
+               "numbers, else rank); index = T_M - mean over permuted maps"},
     )

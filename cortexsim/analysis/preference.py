@@ -2,7 +2,8 @@
 
 * :func:`preference_map` — each unit's preferred category: the category of its
   highest d′ (category vs rest) when that d′ exceeds ``threshold`` (default 2,
-  as in Hannagan et al.'s Reset networks), else ``"none"``.
+  as in Hannagan et al.'s Reset networks), else ``"none"``;
+  :func:`class_mean_dprime` — the Reset notebooks' d′ on per-class mean maps.
 * :func:`number_map` — preferred numerosity, tuning width (full width at half
   maximum of the numerosity tuning curve) and selectivity.
 * :func:`orientation_map` — preferred orientation (vector average on the
@@ -60,6 +61,41 @@ def preference_from_selectivity(sel: xr.DataArray, threshold: float = 2.0, none:
     )
 
 
+def class_mean_dprime(ds: xr.Dataset, by: str = "domain", *, moments: GroupMoments | None = None) -> xr.DataArray:
+    """The Reset notebooks' d′ (THANNAGA/Reset-Networks, ``compute_pipeline2``), per class and unit.
+
+    For class c with mean response map m_c (mean over its stimuli) and the mean maps m_k of the
+    other classes: d′_c = (m_c − mean_k m_k) / ((s_c + s_rest) / 2), where s_rest is the s.d.
+    (ddof 0) of the other classes' *mean* maps and s_c = 0 — class c enters as a single map.
+
+    This is not the per-stimulus d′ of :func:`~cortexsim.analysis.selectivity` (the paper's
+    text: responses to the stimuli of A against those of B). With one sample on the target side
+    and the spread of a few class means in the denominator it grows large for units that only
+    carry noise: on a planted map pure-noise units reach d′ ≈ 10 where their per-stimulus d′ stays
+    below 1, so nearly every unit gets a preference. Offered to reproduce the published maps.
+
+    Returns
+    -------
+    DataArray (category, unit) like :func:`selectivity`, ``attrs["stat"] = "class_means"``;
+    NaN where the other classes' means do not vary.
+    """
+    m = moments_for(ds, by, moments)
+    means = m.means()  # (G, U)
+    g = len(m.groups)
+    if g < 3:
+        raise SheetError(f"class-mean d′ needs at least 3 classes in {by!r} (an s.d. over the others); got {g}.")
+    rest = (means.sum(axis=0, keepdims=True) - means) / (g - 1)  # mean of the other classes' maps
+    sq = (np.square(means).sum(axis=0, keepdims=True) - np.square(means)) / (g - 1)
+    sd_rest = np.sqrt(np.clip(sq - np.square(rest), 0.0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.where(sd_rest > 0, 2.0 * (means - rest) / sd_rest, np.nan)
+    coords: dict[str, Any] = {"category": ("category", m.groups)}
+    coords.update(unit_coords(ds))
+    return xr.DataArray(d, dims=("category", "unit"), coords=coords, name="dprime",
+                        attrs={"long_name": f"d-prime of each {by}'s mean map vs the other classes' mean maps",
+                               "units": "1", "by": by, "stat": "class_means"})
+
+
 def preference_map(
     ds_or_sel: xr.Dataset | xr.DataArray,
     by: str = "domain",
@@ -81,8 +117,11 @@ def preference_map(
     threshold : float
         A unit prefers category c when d′(c vs rest) is its largest and > threshold
         (Reset: 2).
-    stat : {"dprime", "t"}
-        Statistic thresholded (Sheet input only).
+    stat : {"dprime", "t", "class_means"}
+        Statistic thresholded (Sheet input only). ``"dprime"`` (default) is the per-stimulus d′
+        of the paper's text; ``"class_means"`` the Reset notebooks' d′ on class-mean maps
+        (:func:`class_mean_dprime`), which gives noise units large d′ — use it only to reproduce
+        published maps.
     none : str
         Label of units without preference.
     ddof, undefined, moments
@@ -92,9 +131,18 @@ def preference_map(
     -------
     DataArray (unit,) of str labels, name ``"preference"``; attrs ``by``,
     ``threshold``, ``classes`` (ordered category labels as str) and ``none``.
+
+    Notes
+    -----
+    Differences from the Reset notebooks (THANNAGA/Reset-Networks), which compute their maps on
+    class-mean d′ (``stat="class_means"``), cluster each class's own thresholded d′ map, and
+    halve their shuffled control (10 shuffles divided by 20) — see
+    :mod:`cortexsim.analysis.clustering`.
     """
     if isinstance(ds_or_sel, xr.DataArray):
         return preference_from_selectivity(ds_or_sel, threshold, none)
+    if stat == "class_means":
+        return preference_from_selectivity(class_mean_dprime(ds_or_sel, by, moments=moments), threshold, none)
     sel = selectivity(ds_or_sel, by, stat=stat, ddof=ddof, undefined=undefined, moments=moments)
     return preference_from_selectivity(sel, threshold, none)
 
