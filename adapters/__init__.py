@@ -2,7 +2,7 @@
 
 >>> from cortexsim import adapters
 >>> adapters.methods()
-['as', 'baseline', 'channel', 'reset', 'tdann', 'ws']
+['as', 'baseline', 'channel', 'reset', 'tdann', 'topoloss', 'ws']
 >>> net = adapters.get_method("channel").build(arch="resnet18", num_classes=10, layout="grid2d", lam=1.0)
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from .base import AdapterError, MethodSpec, TopographicNet, get_method, methods,
 __all__ = ["AdapterError", "MethodSpec", "TopographicNet", "get_method", "methods", "register"]
 
 # One module per method; each calls `register(...)` at import.
-_METHOD_MODULES = ("baseline", "tdann", "channel", "similarity", "reset")
+_METHOD_MODULES = ("baseline", "tdann", "channel", "similarity", "reset", "topoloss")
 _loaded = False
 
 

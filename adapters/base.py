@@ -1,7 +1,7 @@
 """The one interface every topographic method implements.
 
 A method is registered by name (``tdann``, ``channel``, ``ws``, ``as``, ``reset``,
-``baseline``) and builds a :class:`TopographicNet`: an ``nn.Module`` whose
+``topoloss``, ``baseline``) and builds a :class:`TopographicNet`: an ``nn.Module`` whose
 ``forward`` gives the task output and which, after each forward pass, can return
 its spatial loss (already weighted by λ / α) and the per-layer values for logging.
 The trainer (``cortexsim.adapters.trainer``) only talks to this interface.

@@ -31,7 +31,7 @@ _ARG_TO_PARAM = {
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``train`` subcommand to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
     p = subparsers.add_parser(
-        "train", help="train a topographic method (tdann, channel, ws, as, reset, baseline)",
+        "train", help="train a topographic method (tdann, channel, ws, as, reset, topoloss, baseline)",
         description="Train a registered topographic method and write RUN_DIR/{config.json, log.jsonl, "
                     "metrics.csv, curves.png, checkpoints/, model.pt}. Nothing is downloaded. Under torchrun "
                     "the same command trains with DDP.",

@@ -30,6 +30,9 @@ CONFIGS = [
     ("ws", "resnet18", {}),
     ("as", "smallcnn", {}),
     ("reset", "resnet20", {"n": 2}),
+    ("topoloss", "resnet18", {"layers": ["layer1.0.conv1", "layer4.1.conv2", "fc"]}),
+    ("ws", "th_cifar", {}),
+    ("as", "th_mnist", {"in_channels": 3}),
 ]
 
 
@@ -40,7 +43,7 @@ def _capture(net, names):
 
 
 def test_registry_lists_all_methods():
-    assert adapters.methods() == ["as", "baseline", "channel", "reset", "tdann", "ws"]
+    assert adapters.methods() == ["as", "baseline", "channel", "reset", "tdann", "topoloss", "ws"]
     assert get_method("reset").defaults["lr"] == 1e-3 and get_method("reset").defaults["optimizer"] == "adam"
     assert get_method("tdann").defaults["lam"] == 0.25
 

@@ -9,8 +9,9 @@ from cortexsim import adapters
 from cortexsim.adapters.trainer import Trainer, load_trained
 
 SMALL = {"baseline": ("smallcnn", {}), "ws": ("smallcnn", {}), "as": ("smallcnn", {}),
-         "channel": ("resnet18", {}), "tdann": ("resnet18", {}), "reset": ("resnet20", {"n": 1})}
-SPATIAL = {"ws", "as", "channel", "tdann"}
+         "channel": ("resnet18", {}), "tdann": ("resnet18", {}), "reset": ("resnet20", {"n": 1}),
+         "topoloss": ("resnet18", {})}
+SPATIAL = {"ws", "as", "channel", "tdann", "topoloss"}
 
 
 def _need(method: str) -> None:
