@@ -8,15 +8,23 @@ RNG states are therefore stored as tensors and ints, not as the objects
 
 Layout in a run folder::
 
-    RUN_DIR/checkpoints/step_00000100.pt   # the last ``keep`` of these
-    RUN_DIR/checkpoints/last.pt            # copy of the newest
+    RUN_DIR/checkpoints/step_00000100.pt          # the last ``keep`` of these
+    RUN_DIR/checkpoints/step_00000100.pt.sha256   # its SHA-256 (``sha256sum -c`` format)
+    RUN_DIR/checkpoints/last.pt (+ .sha256)       # hard link to the newest (one copy on disk)
+
+torch's zip reader does not check tensor bytes, so a damaged checkpoint would load with
+different weights: every load verifies the SHA-256 written with the file, and
+:func:`load_latest_checkpoint` falls back to the newest step file that verifies (with a
+warning) when ``last.pt`` does not.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -65,19 +73,48 @@ def checkpoint_dir(run_dir: str | os.PathLike) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
-def save_checkpoint(run_dir: str | os.PathLike, state: dict[str, Any], step: int, *, keep: int = 3) -> Path:
-    """Write ``state`` as ``step_<step>.pt`` and ``last.pt`` atomically; delete all but the newest ``keep``.
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(2**20), b""):
+            h.update(block)
+    return h.hexdigest()
 
-    A crash at any point leaves the previous ``last.pt`` (or the new one) whole.
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _write_digest(path: Path, digest: str) -> None:
+    with atomic_path(_digest_path(path)) as tmp:
+        tmp.write_text(f"{digest}  {path.name}\n")
+
+
+def save_checkpoint(run_dir: str | os.PathLike, state: dict[str, Any], step: int, *, keep: int = 3) -> Path:
+    """Write ``state`` as ``step_<step>.pt`` (+ its SHA-256) and point ``last.pt`` at it; keep the newest ``keep``.
+
+    ``last.pt`` is a hard link to the step file (a copy where the file system has no links),
+    so the newest checkpoint is on disk once. Every file is replaced atomically: a crash at
+    any point leaves a loadable checkpoint (the previous or the new one).
     """
     folder = checkpoint_dir(run_dir)
     path = folder / f"step_{int(step):08d}.pt"
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
-    with atomic_path(folder / "last.pt") as tmp:
-        shutil.copyfile(path, tmp)
+        digest = file_sha256(tmp)
+    _write_digest(path, digest)
+    last = folder / "last.pt"
+    with atomic_path(last) as tmp:
+        tmp.unlink()
+        try:
+            os.link(path, tmp)
+        except OSError:  # no hard links here (some network / FAT file systems)
+            shutil.copyfile(path, tmp)
+    _write_digest(last, digest)
     for old in list_checkpoints(run_dir)[: -max(1, int(keep))]:
         old.unlink(missing_ok=True)
+        _digest_path(old).unlink(missing_ok=True)
     return path
 
 
@@ -100,11 +137,62 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; a missing/corrupt file raises AdapterError."""
+    """Load a checkpoint with ``weights_only=True`` after checking its SHA-256 (when one was written).
+
+    Raises
+    ------
+    AdapterError
+        Missing, damaged (SHA-256 mismatch), truncated or foreign file.
+    """
     path = Path(path)
     if not path.is_file():
         raise AdapterError(f"checkpoint {str(path)!r} does not exist; train with out=RUN_DIR and checkpoint_every=N first.")
+    sidecar = _digest_path(path)
+    if sidecar.is_file():
+        try:
+            expected = sidecar.read_text().split()[0].lower()
+        except (OSError, UnicodeDecodeError, IndexError) as exc:
+            raise AdapterError(f"the SHA-256 file {str(sidecar)!r} of checkpoint {path.name} is unreadable ({exc}).") from exc
+        actual = file_sha256(path)
+        if actual != expected:
+            raise AdapterError(
+                f"checkpoint {str(path)!r} fails its SHA-256 check (expected {expected[:12]}…, found {actual[:12]}…): "
+                f"it is damaged, or its write was interrupted. Its weights would be wrong; use an older checkpoint."
+            )
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated or foreign file
         raise AdapterError(f"could not load checkpoint {str(path)!r}: {exc}") from exc
+    if not isinstance(state, dict) or "step" not in state:
+        raise AdapterError(f"{str(path)!r} is not a cortexsim training checkpoint (no 'step' entry).")
+    return state
+
+
+def load_latest_checkpoint(run_dir: str | os.PathLike,
+                           map_location: str | torch.device = "cpu") -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint of a run that loads and verifies: ``last.pt``, else the newest good ``step_*.pt``.
+
+    Returns ``(path, state)``, or None when the run has no checkpoint. Skipping a damaged
+    file emits a ``RuntimeWarning`` saying which one and where training resumes from.
+
+    Raises
+    ------
+    AdapterError
+        Checkpoints exist but none loads.
+    """
+    last = checkpoint_dir(run_dir) / "last.pt"
+    candidates = ([last] if last.is_file() else []) + list_checkpoints(run_dir)[::-1]
+    if not candidates:
+        return None
+    failed: list[str] = []
+    for path in candidates:
+        try:
+            state = load_checkpoint(path, map_location)
+        except AdapterError as exc:
+            failed.append(f"{path.name} ({exc})")
+            continue
+        if failed:
+            warnings.warn(f"skipped damaged checkpoint(s) {'; '.join(failed)}; resuming from {path.name} "
+                          f"(step {state['step']}).", RuntimeWarning, stacklevel=2)
+        return path, state
+    raise AdapterError(f"no checkpoint of {str(run_dir)!r} loads: {'; '.join(failed)}. Start a new run folder.")

@@ -48,7 +48,7 @@ from torch import nn
 from cortexsim.io import atomic_path
 
 from .base import AdapterError, MethodSpec, TopographicNet, get_method
-from .checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_latest_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data import Augmented, EpochSampler, load_dataset, supervised_transform
 from .simclr import ProjectionHead, TwoViews, nt_xent, simclr_transform
 
@@ -229,7 +229,11 @@ class Trainer:
         cfg_path = Path(run_dir) / "config.json"
         if not cfg_path.is_file():
             raise AdapterError(f"{str(run_dir)!r} has no config.json; it is not a cortexsim training run folder.")
-        cfg = json.loads(cfg_path.read_text())["trainer"]
+        cfg = dict(_read_config(run_dir)["trainer"])
+        unknown = sorted(set(cfg) - set(CONFIG_KEYS))
+        if unknown:
+            raise AdapterError(f"{str(cfg_path)!r} has unknown trainer settings {unknown}; it was written by "
+                               f"another version or edited by hand. Fix it or start a new run folder.")
         cfg.update(overrides)
         return cls(**cfg, out=run_dir, resume=True)
 
@@ -271,7 +275,7 @@ class Trainer:
             raise AdapterError("give the training length: epochs=N and/or steps=N (maximum optimizer steps).")
         self._batch = int(self.batch_size or spec.defaults.get("batch_size", 128))
         warm = self.warmup_fraction if self.warmup_fraction is not None else spec.defaults.get("warmup_fraction", 0.0)
-        if not 0 <= warm < 1:
+        if not (isinstance(warm, (int, float)) and 0 <= warm < 1):
             raise AdapterError(f"warmup_fraction must be in [0, 1); got {warm!r}.")
         self._warmup = float(warm)
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
@@ -295,10 +299,15 @@ class Trainer:
             # The paper's SGD lr belongs to its batch size: scale linearly with the global batch
             # (Goyal et al. 2017), or lr 0.1 at batch 32 diverges in the first steps.
             lr = lr * self._batch * int(os.environ.get("WORLD_SIZE", 1)) / ref_batch
-        if not (isinstance(lr, (int, float)) and lr > 0):
-            raise AdapterError(f"lr must be a number > 0; got {lr!r}.")
-        if not self.temperature > 0:
-            raise AdapterError(f"temperature must be > 0; got {self.temperature!r}.")
+        if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+            raise AdapterError(f"lr must be a finite number > 0; got {lr!r}.")
+        if not (isinstance(self.temperature, (int, float)) and self.temperature > 0 and math.isfinite(self.temperature)):
+            raise AdapterError(f"temperature must be a finite number > 0; got {self.temperature!r}.")
+        for name in ("weight_decay", "momentum"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value < 0):
+                raise AdapterError(f"{name} must be a finite number ≥ 0; got {value!r}.")
         self._task, self._opt_name, self._sched_name, self._lr = task, opt, sched, float(lr)
         return spec
 
@@ -396,6 +405,7 @@ class Trainer:
                                   channels_last=cuda)
         self.step_, self.epoch_, self.batch_in_epoch_ = 0, 0, 0
         self._acc: torch.Tensor | None = None
+        self._first_bad = torch.full((), -1, dtype=torch.int64, device=self.device_)
         self._acc_n = 0
         self._train_time = 0.0
         self.history_: list[dict[str, Any]] = []
@@ -477,10 +487,23 @@ class Trainer:
         }
 
     def _load_latest(self) -> None:
-        path = latest_checkpoint(self.out)
-        if path is None:
+        found = load_latest_checkpoint(self.out)
+        if found is None:
+            # Killed before its first checkpoint: training restarts at step 0, so the logs of the
+            # lost steps go (else the new records would be appended after them: 3, 6, 3, 6, ...).
+            self.history_ = []
+            if self.rank_ == 0:
+                for name in ("log.jsonl", "metrics.csv"):
+                    (Path(self.out) / name).unlink(missing_ok=True)
             return
-        state = load_checkpoint(path)
+        path, state = found
+        try:
+            self._restore(state)
+        except KeyError as exc:
+            raise AdapterError(f"checkpoint {str(path)!r} lacks the entry {exc}; it was not written by this "
+                               f"trainer. Start a new run folder.") from None
+
+    def _restore(self, state: dict[str, Any]) -> None:
         now = self.get_params()
         old = state["config"]
         # Keys added after a run was written read as their defaults (runs stay resumable across versions).
@@ -533,6 +556,8 @@ class Trainer:
             dist.all_reduce(acc)
             acc /= self.world_size_
         vals = acc.tolist()  # the one host sync of the interval
+        if not math.isfinite(vals[0]):
+            self._check_finite(force=True)
         names = ["loss", "task_loss", "spatial_loss"] + [f"spatial/{k}" for k in self._stepper.layer_names or []]
         rec = {"step": self.step_, "epoch": self.epoch_, "lr": self._sched.get_last_lr()[0],
                **dict(zip(names, vals)), "steps_averaged": self._acc_n, "time_s": round(self._train_time, 3)}
@@ -561,6 +586,9 @@ class Trainer:
                 for x, y in self._loader():
                     t0 = time.perf_counter()
                     vec = self._stepper(x, y)
+                    # First step with a non-finite loss, tracked on the device (no host sync per step).
+                    hit = ~torch.isfinite(vec[0]) & (self._first_bad < 0)
+                    self._first_bad = torch.where(hit, self._first_bad.new_full((), self.step_ + 1), self._first_bad)
                     self._acc = vec if self._acc is None else self._acc + vec
                     self._acc_n += 1
                     self.step_ += 1
@@ -571,11 +599,14 @@ class Trainer:
                         self._log()
                         bar.set_postfix(loss=f"{self.history_[-1]['loss']:.4g}")
                     if self.checkpoint_every and self.step_ % self.checkpoint_every == 0 and self.rank_ == 0:
+                        if self.world_size_ == 1:  # never checkpoint a diverged model (DDP checks at _log)
+                            self._check_finite()
                         save_checkpoint(self.out, self._checkpoint_state(), self.step_, keep=self.keep_last)
                     if self.step_ >= end:
                         break
             if self.world_size_ > 1:
                 self._sync_buffers()
+            self._check_finite()
             if self.step_ >= self.total_steps_ and self.out is not None and self.rank_ == 0:
                 self._finish()
         finally:
@@ -587,6 +618,18 @@ class Trainer:
                 dist.destroy_process_group()
                 self._owns_pg = False
         return self.history_
+
+    def _check_finite(self, force: bool = False) -> None:
+        """Stop with a clear error once a step's loss was NaN/Inf (reports the first such step)."""
+        step = int(self._first_bad.item())
+        if step < 0 and not force:
+            return
+        lam = self._build.get("lam")
+        where = f"at step {step}" if step >= 0 else f"on another process by step {self.step_}"
+        raise AdapterError(
+            f"training diverged: the loss became non-finite {where} (lr {self._lr:g}"
+            f"{'' if lam is None else f', lam {lam:g}'}); the model's weights are no longer usable and nothing "
+            f"from that step on was checkpointed. Lower --lr (or --lam), or check the training data.")
 
     def _sync_buffers(self) -> None:
         # DDP broadcasts buffers (BN running statistics) from rank 0 before each forward, so after
@@ -652,10 +695,28 @@ def load_trained(run_dir: str | os.PathLike, map_location: str | torch.device = 
     if not (run / "config.json").is_file() or not (run / "model.pt").is_file():
         raise AdapterError(f"{str(run)!r} needs config.json and model.pt; they are written when training finishes "
                            f"(Trainer(out=RUN_DIR).fit() or `cortexsim train --out RUN_DIR`).")
-    build = json.loads((run / "config.json").read_text())["build"]
-    net = build_net(build)
+    build = _read_config(run)["build"]
+    try:
+        net = build_net(build)
+    except (KeyError, TypeError) as exc:
+        raise AdapterError(f"{str(run / 'config.json')!r} has an unusable 'build' entry ({exc}); "
+                           f"re-train the run.") from None
     net.load_state_dict(torch.load(run / "model.pt", map_location=map_location, weights_only=True))
     return net.to(map_location).eval()
+
+
+def _read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """``RUN_DIR/config.json`` with its ``trainer`` and ``build`` entries; AdapterError if unreadable."""
+    path = Path(run_dir) / "config.json"
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AdapterError(f"cannot read {str(path)!r} ({type(exc).__name__}: {exc}); the run's config is damaged. "
+                           f"Restore it or start a new run folder.") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("trainer"), dict) or not isinstance(cfg.get("build"), dict):
+        raise AdapterError(f"{str(path)!r} is not a cortexsim run config (needs 'trainer' and 'build' objects); "
+                           f"restore it or start a new run folder.")
+    return cfg
 
 
 def read_log(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
@@ -664,11 +725,21 @@ def read_log(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     recs = []
-    for line in path.read_text().splitlines():
+    lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    for i, line in enumerate(lines):
         try:
-            recs.append(json.loads(line))
+            rec = json.loads(line)
         except json.JSONDecodeError:
+            rec = None
+        if not isinstance(rec, dict) or not isinstance(rec.get("step"), int):
+            if i < len(lines) - 1:  # a torn last line is a crash; anything earlier is damage: say so
+                import warnings
+
+                warnings.warn(f"{str(path)!r} is damaged at line {i + 1}; the {len(lines) - i} records from there "
+                              f"on are dropped (the log is re-made from the checkpoint's step).", RuntimeWarning,
+                              stacklevel=2)
             break
+        recs.append(rec)
     return recs
 
 

@@ -33,7 +33,7 @@ def _losses(history):
 
 # ---------------------------------------------------------------- configuration errors
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(method="nope"), "unknown method 'nope'; known methods: as, baseline, channel, reset, tdann, ws"),
+    (dict(method="nope"), "unknown method 'nope'; known methods: as, baseline, channel, reset, tdann, "),
     (dict(arch="big"), "unknown arch 'big'"),
     (dict(layers=["net.fc9"]), "unknown layer"),
     (dict(lam=-0.5), r"lam \(the spatial-loss weight λ\) must be a finite number ≥ 0; got -0.5"),
@@ -46,7 +46,12 @@ def _losses(history):
     (dict(optimizer="lbfgs"), "optimizer must be one of"),
     (dict(checkpoint_every=5), "checkpoint_every needs a run folder: pass out=RUN_DIR"),
     (dict(data="/nonexistent/cifar"), "put CIFAR-10 as torchvision lays it out: ROOT/cifar-10-batches-py/data_batch_1"),
-    (dict(lr=-1.0), "lr must be a number > 0"),
+    (dict(lr=-1.0), "lr must be a finite number > 0"),
+    (dict(lr=float("inf")), "lr must be a finite number > 0; got inf"),
+    (dict(lr=float("nan")), "lr must be a finite number > 0; got nan"),
+    (dict(momentum=float("inf")), "momentum must be a finite number ≥ 0"),
+    (dict(weight_decay=-1.0), "weight_decay must be a finite number ≥ 0"),
+    (dict(temperature=float("nan")), "temperature must be a finite number > 0"),
 ])
 def test_bad_configuration_raises_on_fit_with_a_clear_message(kwargs, match):
     cfg = {**TINY, "data": "lfw", "steps": 2, "batch_size": 4, **kwargs}
@@ -106,6 +111,13 @@ def test_resume_refuses_changed_model_settings(tmp_path):
         Trainer.resume(tmp_path / "elsewhere")
 
 
+def _rewrite_checkpoint(state, path):
+    """Edit a checkpoint on purpose: a new file (last.pt and the step file), with fresh SHA-256 files."""
+    from cortexsim.adapters.checkpoint import save_checkpoint
+
+    save_checkpoint(path.parent.parent, state, state["step"])
+
+
 def test_runs_written_before_a_config_key_existed_still_resume(tmp_path):
     from cortexsim.adapters.checkpoint import latest_checkpoint
 
@@ -115,14 +127,14 @@ def test_runs_written_before_a_config_key_existed_still_resume(tmp_path):
     state = torch.load(path, weights_only=True)
     for key in ("swapopt", "swapopt_images", "swapopt_reference"):  # added in a later version
         del state["config"][key]
-    torch.save(state, path)
+    _rewrite_checkpoint(state, path)
     resumed = Trainer.resume(tmp_path)
     assert len(resumed.fit()) > 0 and resumed.step_ == 4
     path = latest_checkpoint(tmp_path)
     state = torch.load(path, weights_only=True)
     assert state["config"]["swapopt_images"] == 512  # the resumed run wrote the key
     state["config"]["swapopt_images"] = 64  # a recorded, different value still refuses
-    torch.save(state, path)
+    _rewrite_checkpoint(state, path)
     with pytest.raises(AdapterError, match="swapopt_images differ"):
         Trainer(out=tmp_path, resume=True, **{**kw, "steps": 6}).setup()
 

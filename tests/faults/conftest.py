@@ -1,0 +1,5 @@
+"""The fault suite imports its harness as a plain module."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
