@@ -21,6 +21,7 @@ that turns any read failure (a checksum mismatch in a damaged chunk) into a
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -82,9 +83,20 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 
 
+#: Temporary files this process is writing now, and ones it gave up (removed again at exit:
+#: a dask worker thread still finishing a chunk can re-create a file after the abort removed it).
+_ACTIVE: set[Path] = set()
+_ABANDONED: set[Path] = set()
+
+
+@atexit.register
+def _remove_abandoned() -> None:
+    for p in list(_ABANDONED):
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
 def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True  # another thread of this process may be writing it
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -107,7 +119,10 @@ def stale_temp_files(path: str | os.PathLike) -> list[Path]:
     host = _host()
     for p in target.parent.iterdir():
         m = _TMP_NAME.match(p.name)
-        if m and m["target"] == target.name and m["host"] == host and not _pid_alive(int(m["pid"])):
+        if not m or m["target"] != target.name or m["host"] != host:
+            continue
+        pid = int(m["pid"])
+        if (p not in _ACTIVE) if pid == os.getpid() else not _pid_alive(pid):
             out.append(p)
     return out
 
@@ -164,6 +179,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         except FileExistsError:  # pragma: no cover - 32 random bits collided
             continue
     guard = _SigintGuard()
+    _ACTIVE.add(tmp)
     try:
         with guard:
             yield tmp
@@ -176,7 +192,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        _ABANDONED.add(tmp)
         raise
+    finally:
+        _ACTIVE.discard(tmp)
 
 
 def _fsync_dir(folder: Path) -> None:
