@@ -65,7 +65,10 @@ Remaining differences from the reference (not options)
 ------------------------------------------------------
 * Inputs: cortexsim trains at any ``image_size`` (32 px CIFAR stem by default on small
   images) where TDANN trains at 224 px; positions are placed on the real feature maps, so
-  at 32 px a retina neighbourhood holds ~26 units instead of ~78.
+  at 32 px a retina square holds ~26 units on average instead of ~78.
+* On the 2.4 mm retina sheet the 0.3 mm jitter is large: the squished sheet's extent is set by
+  the noise's tails, many squares fall in sparse margins, K hits the 25-unit floor and about half
+  of the 20,000 windows are dropped — as in TDANN, whose constants these are.
 * TDANN stores one random subset per window in a (20,000, K) table; cortexsim stores the
   window centres only and computes a window's subset when the window is drawn, as the K
   units of smallest hashed key (a fixed function of seed, window and unit), so each window
@@ -73,6 +76,10 @@ Remaining differences from the reference (not options)
   memory and in every checkpoint (:func:`window_members`). After swap pre-optimisation the
   windows are redrawn on the new positions with the same seed (TDANN draws 20,000 new ones);
   the subsets then follow the units now in each window.
+* Swap pre-optimisation (below) is cortexsim's own vectorised algorithm (groups of the 32
+  nearest units, exact batched swap gains); TDANN's ``swap_optimize_neighborhoods`` swaps
+  inside random squares of the neighbourhood width (≤ 500 units, 500 steps each). Both keep
+  retinotopy by moving units only locally; the resulting positions are not identical.
 
 Position pre-optimisation
 -------------------------
