@@ -46,7 +46,9 @@ def sample_sheet(n_stim: int = 24, n_units: int = 48, seed: int = 0):
         layer=np.repeat(["layer2.0", "layer4.1"], [half, n_units - half]),
         row=row, col=col,
         stimuli={"domain": np.resize(["faces", "places", "objects"], n_stim), "numerosity": np.arange(n_stim) % 4 + 1},
-        attrs={"model": "fault-harness", "layout": json.dumps({"V1": "grid", "IT": "grid"})},
+        # a fixed creation time: files written a second apart must compare equal
+        attrs={"model": "fault-harness", "layout": json.dumps({"V1": "grid", "IT": "grid"}),
+               "created": "2026-01-01T00:00:00+00:00"},
     )
 
 
