@@ -19,6 +19,8 @@ _PLUGINS = (
     ("cortexsim.adapters.cli", "add_parser"),
     ("cortexsim.analysis.cli", "add_parser"),
     ("cortexsim.stimuli.cli", "add_parser"),
+    ("cortexsim.export.cli", "add_parser"),
+    ("cortexsim.compare.cli", "add_parser"),
 )
 
 

@@ -28,3 +28,7 @@ class LayerNotFoundError(CortexsimError, KeyError):
 
 class StimulusError(CortexsimError, ValueError):
     """Stimuli have the wrong type, shape, dtype or values."""
+
+
+class MapError(CortexsimError, ValueError):
+    """A map to export or compare (per-unit, NIfTI, GIFTI, NumPy) is unusable: affine, shape, values, overlap."""

@@ -20,7 +20,7 @@ import xarray as xr
 from scipy import ndimage
 
 from ..errors import SheetError
-from ..grid import Grid, bin_units, default_resolution, smooth_nan, unit_positions
+from ..grid import Grid, bin_units, default_resolution, resample, smooth_nan, unit_positions
 
 
 def select_area(ds: xr.Dataset | xr.DataArray, area: str | None) -> xr.Dataset | xr.DataArray:
@@ -123,17 +123,19 @@ def to_grid(
         holes = ndimage.binary_fill_holes(count > 0) & (count == 0)
         if method == "bin" or not holes.any():
             return img, x, y, res, "bin"
-    from scipy.interpolate import griddata
-
     ok = np.isfinite(values)
     gx, gy = np.meshgrid(x, y)
     method = "linear" if method == "auto" else method
-
-    def interp(v: np.ndarray) -> np.ndarray:
-        return griddata(pos[ok], v, (gx, gy), method=method)
-
     v = values[ok]
-    img = interp(v.real) + 1j * interp(v.imag) if np.iscomplexobj(v) else interp(v)
+    parts = np.c_[v.real, v.imag] if np.iscomplexobj(v) else v[:, None].astype(float)
+    if method == "linear":  # barycentric on the Delaunay triangulation, NaN outside the hull
+        grid = Grid((float(x[0]), float(y[0])), res, (len(x), len(y)))
+        out = resample(parts, pos[ok], grid, "linear", mask=None).reshape(grid.array_shape + (parts.shape[1],))
+    else:
+        from scipy.interpolate import griddata
+
+        out = griddata(pos[ok], parts, (gx, gy), method="nearest")
+    img = out[..., 0] + 1j * out[..., 1] if np.iscomplexobj(v) else out[..., 0]
     return img, x, y, res, method
 
 

@@ -1,0 +1,42 @@
+"""Export per-unit maps to the tools neuroscientists use: NIfTI volumes, GIFTI surfaces, label tables.
+
+>>> from cortexsim import export
+>>> export.to_nifti(d, "faces_dprime.nii.gz", voxel_mm=1.0)                # + faces_dprime.json
+>>> export.to_nifti(pref, "preference.nii.gz")                              # labels + JSON + _LUT.txt
+>>> export.to_gifti(d, "IT.surf.gii", "faces_dprime.func.gii")
+>>> export.render_nifti("faces_dprime.nii.gz")                              # PNG drawn by nilearn
+
+Every map keeps the unit coords of the Sheet (``x_mm``, ``y_mm`` [, ``z_mm``]); the
+NIfTI grid is :class:`cortexsim.grid.Grid`, the same raster as ``ds.cortex.map``.
+Submodules are imported on first use, so ``cortexsim --help`` stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "to_nifti": "nifti",
+    "nifti_image": "nifti",
+    "to_gifti": "gifti",
+    "sheet_mesh": "gifti",
+    "encode_labels": "labels",
+    "LabelTable": "labels",
+    "write_lut": "labels",
+    "read_lut": "labels",
+    "render_nifti": "render",
+    "render_gifti": "render",
+    "collect_maps": "inputs",
+    "UnitMaps": "inputs",
+    "load_unit_maps": "sources",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
