@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import importlib
 
-from .base import AdapterError, MethodSpec, TopographicNet, get_method, methods, register
+from cortexsim._lazy import lazy_package
 
 __all__ = ["AdapterError", "MethodSpec", "TopographicNet", "get_method", "methods", "register"]
+# Imported on first use: .base pulls in torch, and `cortexsim --help` must not.
+__getattr__, __dir__ = lazy_package(__name__, {name: "base" for name in __all__})
 
 # One module per method; each calls `register(...)` at import.
 _METHOD_MODULES = ("baseline", "tdann", "channel", "similarity", "reset", "topoloss")

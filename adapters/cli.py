@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import AdapterError
-
 #: argparse dest -> Trainer keyword
 _ARG_TO_PARAM = {
     "method": "method", "arch": "arch", "layout": "layout", "lam": "lam", "data": "data", "epochs": "epochs",
@@ -86,6 +84,8 @@ def trainer_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Train; print where the results are. Returns 0, or 2 with a message on a bad configuration."""
+    from .base import AdapterError  # here, not at the top: .base imports torch, `cortexsim --help` must not
+
     try:
         trainer = trainer_from_args(args)
         history = trainer.fit()

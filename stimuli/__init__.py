@@ -13,14 +13,24 @@ can be passed to ``SimulatedCortex.record``.
 """
 from __future__ import annotations
 
-from .base import IMAGENET_MEAN, IMAGENET_STD, ConcatSet, DatasetNotFoundError, StimulusSet, SubsetSet, concat
-from .corruptions import TRUONG_HASSON_LEVELS, CorruptedSet, corrupt, pink_noise
-from .datasets import RESET_MACRO_CLASSES, CifarSet, cifar10, cifar100, imagefolder
-from .files import FileSet
-from .floc import DOMAINS, FLOC_CATEGORIES, OFFLINE_CATEGORIES, floc, floc_offline
-from .gratings import TDANN_SF_CPD, Gratings, gratings, tdann_gratings
-from .numbers import digits, number_codes
-from .registry import get, names
+from cortexsim._lazy import lazy_package
+
+#: Where every public name lives; imported on first use (they pull in torch), so that
+#: ``import cortexsim.stimuli`` (and ``cortexsim --help``) stays fast.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "base": ("IMAGENET_MEAN", "IMAGENET_STD", "ConcatSet", "DatasetNotFoundError", "StimulusSet", "SubsetSet",
+             "concat"),
+    "corruptions": ("TRUONG_HASSON_LEVELS", "CorruptedSet", "corrupt", "pink_noise"),
+    "datasets": ("RESET_MACRO_CLASSES", "CifarSet", "cifar10", "cifar100", "imagefolder"),
+    "files": ("FileSet",),
+    "floc": ("DOMAINS", "FLOC_CATEGORIES", "OFFLINE_CATEGORIES", "floc", "floc_offline"),
+    "gratings": ("TDANN_SF_CPD", "Gratings", "gratings", "tdann_gratings"),
+    "numbers": ("digits", "number_codes"),
+    "registry": ("get", "names"),
+}
+# `floc` and `gratings` are functions shadowing their submodules: the function wins.
+__getattr__, __dir__ = lazy_package(__name__, {n: m for m, names in _MODULES.items() for n in names},
+                                    shadowed=("floc", "gratings"))
 
 __all__ = [
     "DOMAINS", "FLOC_CATEGORIES", "IMAGENET_MEAN", "IMAGENET_STD", "OFFLINE_CATEGORIES", "RESET_MACRO_CLASSES",

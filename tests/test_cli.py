@@ -27,6 +27,19 @@ def test_help_lists_subcommands(capsys):
 
 SCRIPT = Path(sys.executable).parent / "cortexsim"
 
+_HEAVY = ("torch", "torchvision", "matplotlib", "scipy", "sklearn", "networkx", "nibabel", "nilearn", "skimage")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["stimuli", "--help"], ["analyze", "--help"],
+                                  ["info", "--help"]])
+def test_help_and_version_import_no_heavy_library(argv):
+    """`cortexsim --help` took 4.6-8.5 s because torch was imported at start (issue 13, point 15)."""
+    code = ("import sys\nfrom cortexsim.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            f"print(sorted(m for m in {_HEAVY!r} if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "[]", res.stdout[-300:]
+
 
 @pytest.mark.skipif(not SCRIPT.exists(), reason="console script not installed next to this Python")
 def test_console_script():

@@ -18,46 +18,21 @@ tuning curves, weight/input noise, pruning) are imported on first use, so
 """
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_package
 
-from ._common import GroupMoments, group_moments
-from .clustering import clustering_index, preference_codes, topography_index
-from .figures import (
-    plot_clustering_null,
-    plot_dprime_map,
-    plot_orientation_map,
-    plot_patches,
-    plot_preference_map,
-    plot_rdm,
-    plot_robustness,
-    plot_smoothness,
-    plot_tuning_curves,
-    plot_unit_map,
-    save_figure,
-)
-from .graphs import (
-    component_sizes,
-    grid_edges,
-    neighbour_edges,
-    neighbour_graph,
-    preference_modularity,
-    same_preference_subgraph,
-    write_graphml,
-)
-from .preference import (
-    class_mean_dprime,
-    half_max_width,
-    number_map,
-    orientation_map,
-    preference_from_selectivity,
-    preference_map,
-)
-from .selectivity import dprime, selectivity, tstat
-
-# Function names shadow their submodules here (``analysis.smoothness`` is the function).
-from .patches import patches, patches_by_category
-from .pinwheels import pinwheels
-from .smoothness import morans_i, smoothness
+#: Where every public name lives; all are imported on first use, so ``import cortexsim.analysis``
+#: (and ``cortexsim --help``) loads neither matplotlib, networkx, scipy.stats nor torch.
+_MODULES: dict[str, tuple[str, ...]] = {
+    '_common': ('GroupMoments', 'group_moments',),
+    'clustering': ('clustering_index', 'preference_codes', 'topography_index',),
+    'figures': ('plot_clustering_null', 'plot_dprime_map', 'plot_orientation_map', 'plot_patches', 'plot_preference_map', 'plot_rdm', 'plot_robustness', 'plot_smoothness', 'plot_tuning_curves', 'plot_unit_map', 'save_figure',),
+    'graphs': ('component_sizes', 'grid_edges', 'neighbour_edges', 'neighbour_graph', 'preference_modularity', 'same_preference_subgraph', 'write_graphml',),
+    'preference': ('class_mean_dprime', 'half_max_width', 'number_map', 'orientation_map', 'preference_from_selectivity', 'preference_map',),
+    'selectivity': ('dprime', 'selectivity', 'tstat',),
+    'patches': ('patches', 'patches_by_category',),
+    'pinwheels': ('pinwheels',),
+    'smoothness': ('morans_i', 'smoothness',),
+}
 
 #: Names imported on first use (their modules pull in torch): name -> module.
 _LAZY: dict[str, str] = {
@@ -75,16 +50,12 @@ _LAZY: dict[str, str] = {
 
 def available(name: str) -> bool:
     """True when ``name`` is an analysis of this package."""
-    return name in globals() or name in _LAZY
+    return name in _LAZY
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+# Function names shadow their submodules (``analysis.smoothness`` is the function).
+_LAZY.update({name: module for module, names in _MODULES.items() for name in names})
+__getattr__, _dir = lazy_package(__name__, _LAZY, shadowed=("patches", "pinwheels", "smoothness"))
 
 
 def __dir__() -> list[str]:
