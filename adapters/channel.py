@@ -33,7 +33,9 @@ Defaults: ``preset="reference"`` (bootphon/topography @f4cc1d6)
   pole), nested grids from the unit square inwards, halving. The nested layouts, in
   float32 as the reference, repeat positions from 195 (2-D) / 483 (3-D) channels on:
   coincident channels have d = 0, so 1/(d + 1) = 1 (finite; they are asked to be
-  identical).
+  identical). The reference's float32 ``torch.cdist`` already returns d = 0 for distinct
+  channels < 3e-4 apart from 100 channels on; cortexsim's distances are float64, so its
+  1/(d + 1) there is up to 3.5e-4 below the reference's (:func:`inverse_distance`).
 * **Reduction**: λ · Σ_l (``reduction="sum"``); ``"mean"`` divides by the number of layers.
 * **Stems**: ResNet-18 and DenseNet-121 get a 3×3/stride-1 first conv on ≤ 64 px inputs
   and keep their max-pool; ResNet-18's new conv1 keeps PyTorch's default init (Kaiming
@@ -96,7 +98,12 @@ _PRESETS: dict[str, tuple[str, str, dict[str, str]]] = {
 
 
 def inverse_distance(positions: np.ndarray) -> np.ndarray:
-    """1 / (d_ij + 1) for all channel pairs: (C, C) float32."""
+    """1 / (d_ij + 1) for all channel pairs: (C, C) float32.
+
+    Distances in float64 (scipy): the reference's float32 ``torch.cdist`` (matrix-product form
+    above 25 points) rounds distances below ~3e-4 to 0, which the nested layouts reach from 100
+    channels on; the two 1/(d + 1) differ by ≤ 3.5e-4 there and agree to float32 elsewhere.
+    """
     return (1.0 / (cdist(positions, positions) + 1.0)).astype(np.float32)
 
 

@@ -11,7 +11,7 @@ already on the device, so data loading is not timed.
     python benchmarks/train_bench.py                       # GPU defaults
     python benchmarks/train_bench.py --device cpu --batch 32 --size 32 --steps 10
     python benchmarks/train_bench.py --profile             # + torch.profiler top ops per method
-    python benchmarks/train_bench.py --curves --curve-steps 300 --data digits   # loss curves
+    python benchmarks/train_bench.py --curves --curve-steps 300 --data digits   # loss curves, each method's defaults
 
 Writes ``benchmarks/results/train_bench_<device>_<date>.json`` (and
 ``train_curves_<device>_<date>.json`` + one PNG per method with ``--curves``).
@@ -42,9 +42,12 @@ def device_tag(device: torch.device) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
 
 
-def pick_arch(method: str, arch: str) -> str:
-    archs = adapters.get_method(method).archs
-    return arch if arch in archs else archs[0]
+def pick_arch(method: str, arch: str | None) -> str:
+    """``arch`` when the method trains it, else the method's default arch (its reference network)."""
+    spec = adapters.get_method(method)
+    if arch is not None and arch in spec.archs:
+        return arch
+    return spec.defaults.get("arch", spec.archs[0])
 
 
 def stem_options(method: str, arch: str) -> tuple[tuple[str, Any], ...]:
@@ -156,7 +159,7 @@ def curves(methods: list[str], arch: str, data: str, steps: int, batch: int, dev
         tr = Trainer(method=m, arch=a, data=data, steps=steps, batch_size=batch, device=device,
                      log_every=log_every, progress=True, lr=lr)
         hist = tr.fit()
-        result[m] = {"arch": a, "history": hist}
+        result[m] = {"arch": a, "resolved": {**tr._resolved, **tr._resolved_opt}, "history": hist}
         plot_curves(hist, out / f"train_curves_{tag}_{m}.png", title=f"{m} / {a} on {data}")
         first, last = hist[0], hist[-1]
         print(f"{m:9s} task {first['task_loss']:.4g} -> {last['task_loss']:.4g}   "
@@ -168,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.add_argument("--methods", nargs="+", default=None, help="default: all registered")
-    p.add_argument("--arch", default="resnet18", help="arch (methods lacking it use their first)")
+    p.add_argument("--arch", default=None,
+                   help="arch (default: resnet18 for timing, each method's default — its reference network — for "
+                        "--curves; methods lacking it use their default)")
     p.add_argument("--batch", type=int, default=None, help="default 256 on GPU, 32 on CPU")
     p.add_argument("--size", type=int, default=32, help="input side in px")
     p.add_argument("--steps", type=int, default=None, help="timed steps (default 50 on GPU, 10 on CPU)")
@@ -182,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--lr", type=float, default=None,
                    help="--curves: one lr for every method (default: each method's, scaled to the batch)")
+    p.add_argument("--note", default=None, help="--curves: a note stored in the JSON (what changed since the last run)")
     p.add_argument("--results-dir", default=str(RESULTS))
     args = p.parse_args(argv)
 
@@ -206,12 +212,13 @@ def main(argv: list[str] | None = None) -> int:
                      name, args.lr)
         path = out / f"train_curves_{name}.json"
         path.write_text(json.dumps({**meta, "data": args.data, "steps": args.curve_steps, "batch": batch,
-                                    "lr": args.lr, "methods": res}, indent=1))
+                                    "lr": args.lr, **({"note": args.note} if args.note else {}), "methods": res},
+                                   indent=1))
         print(f"wrote {path}")
         return 0
     steps = args.steps or (50 if cuda else 10)
     warmup = args.warmup if args.warmup is not None else (10 if cuda else 2)
-    rows = bench(methods, args.arch, [(args.size, batch)], dev, steps, warmup, args.profile,
+    rows = bench(methods, args.arch or "resnet18", [(args.size, batch)], dev, steps, warmup, args.profile,
                  (224, 128) if cuda and args.tdann_large else None)
     path = out / f"train_bench_{tag}_{date}.json"
     path.write_text(json.dumps({**meta, "timing": "CUDA events" if cuda else "perf_counter", "results": rows},

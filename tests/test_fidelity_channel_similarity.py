@@ -56,6 +56,25 @@ def test_conv1_keeps_pytorch_default_init_as_the_reference():
     assert d.std().item() == pytest.approx(math.sqrt(2 / 27), rel=0.1)
 
 
+def test_nested_grid_distances_vs_the_reference_float32_cdist():
+    # 128 nested channels: 16 squares of side 2^-k (k = 0..15), all 128 positions distinct, so every
+    # off-diagonal 1/(d + 1) is < 1 in float64. The reference's float32 torch.cdist (|x|² + |y|² − 2x·y above
+    # 25 points) has a d² error of a few float32 ulps of |x|² + |y|² ≤ 2, i.e. d errors up to
+    # √(2 · 2 · 2^-23) ≈ 6.9e-4, so the smallest distances (the inner squares, 2^-15 mm and up) can come out as 0.
+    from cortexsim.adapters.channel import inverse_distance
+    from cortexsim.layout import nested_grid
+
+    pos = nested_grid(128).astype(np.float32)
+    off = ~np.eye(128, dtype=bool)
+    ours = inverse_distance(pos)
+    assert len(np.unique(pos, axis=0)) == 128 and (ours[off] < 1).all()
+    t = torch.as_tensor(pos)
+    ref = (1 / (torch.cdist(t, t) + 1)).numpy()
+    assert (ref[off] == 1).sum() > 0  # the reference's d = 0 for distinct channels
+    bound = math.sqrt(2 * 2 * 2.0**-23)
+    assert np.abs(ours - ref).max() < bound  # |Δ 1/(d + 1)| ≤ |Δd|
+
+
 def test_channel_lambda_grid_is_create_jobs():
     assert CHANNEL_LAMBDAS == (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0, 5.0)
 

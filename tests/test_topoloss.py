@@ -77,6 +77,21 @@ def test_training_the_spatial_term_lowers_it():
     assert net.spatial_loss()[0].item() < 0.9 * start
 
 
+@pytest.mark.slow
+def test_trainer_lowers_the_loss_with_the_method_defaults():
+    # 20 SGD steps with topoloss's defaults (lr 0.1 per 256, λ 1, factor 3, every Conv2d of smallcnn):
+    # the weights-only spatial term falls at every log and the total loss ends below where it started.
+    from cortexsim.adapters.trainer import Trainer
+
+    tr = Trainer(method="topoloss", arch="smallcnn", data="digits", steps=20, batch_size=32, log_every=5,
+                 device="cpu", progress=False)
+    hist = tr.fit()
+    assert tr.model.layer_names == ["features.0", "features.4", "features.8"]
+    spatial = [r["spatial_loss"] for r in hist]
+    assert all(b < a for a, b in zip(spatial, spatial[1:])), spatial
+    assert hist[-1]["loss"] < hist[0]["loss"]
+
+
 def _package_loss(model, layers, factors, scales, interpolation):
     from topoloss import LaplacianPyramid, TopoLoss
 
