@@ -22,10 +22,12 @@ def lazy_package(package: str, attrs: Mapping[str, str], shadowed: Iterable[str]
     ----------
     package : the package's ``__name__``
     attrs : attribute name -> submodule name (relative, without the leading dot)
-    shadowed : names that are both a function and a submodule; the function wins.
+    shadowed : further names that are both a function and a submodule (a name that lives in the
+        submodule of the same name, as ``smoothness`` in ``smoothness``, is one already); the
+        function wins.
     """
     module = sys.modules[package]
-    keep = frozenset(shadowed)
+    keep = frozenset(shadowed) | {name for name, sub in attrs.items() if name == sub}
 
     if keep:
         class _Package(type(module)):  # type: ignore[misc]

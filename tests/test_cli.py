@@ -47,6 +47,23 @@ def test_console_script():
     assert res.returncode == 0 and "--areas" in res.stdout
 
 
+@pytest.mark.parametrize("package", ["cortexsim.analysis", "cortexsim.stimuli", "cortexsim.adapters"])
+def test_lazy_names_stay_functions_after_their_submodules_load(package):
+    """`analysis.selectivity` is a function and a submodule: importing the submodule (as dprime does)
+    must not turn the public name into the module."""
+    import importlib
+    import types
+
+    pkg = importlib.import_module(package)
+    for name in pkg.__all__:
+        getattr(pkg, name)
+    for name in pkg.__all__:
+        if importlib.util.find_spec(f"{package}.{name}") is not None:
+            importlib.import_module(f"{package}.{name}")
+    shadowed = [n for n in pkg.__all__ if isinstance(getattr(pkg, n), types.ModuleType)]
+    assert shadowed == []
+
+
 def test_parse_mapping():
     assert parse_mapping("V1=layer2.0, IT=layer4.1", "--areas") == {"V1": "layer2.0", "IT": "layer4.1"}
     import argparse
