@@ -338,6 +338,18 @@ class SimulatedCortex:
             **coords,
         )
 
+    def fmri(self, stimuli: Any, voxel_mm: float, psf_fwhm_mm: float = 0.0, **record_kw: Any) -> xr.Dataset:
+        """Simulated fMRI: :meth:`record` the stimuli, then :func:`cortexsim.compare.voxelize`.
+
+        ``voxel_mm`` is the voxel edge, ``psf_fwhm_mm`` the Gaussian point-spread FWHM
+        (0: none; ≈ 3.5 mm for 3 T, ≈ 2 mm for 7 T gradient-echo BOLD). Other keywords go
+        to :meth:`record` (with ``out=`` the recording streams to disk and the voxel
+        Sheet stays lazy). Returns a stimulus × voxel Sheet (voxels are its units).
+        """
+        from .compare.voxelize import voxelize
+
+        return voxelize(self.record(stimuli, **record_kw), voxel_mm, psf_fwhm_mm)
+
     @staticmethod
     def _check_batch(batch: torch.Tensor, want_c: int | None) -> None:
         if batch.ndim != 4:
