@@ -41,7 +41,7 @@ def __getattr__(name: str):
         from . import recording
 
         return getattr(recording, name)
-    if name in ("analysis", "stimuli", "adapters"):
+    if name in ("analysis", "stimuli", "adapters", "export", "compare"):
         import importlib
 
         return importlib.import_module(f"cortexsim.{name}")

@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``cortexsim export``; returns 0 (errors are raised as CortexsimError)."""
     from ..errors import MapError
     from . import gifti, nifti, render
+    from .files import companion
     from .inputs import collect_maps
     from .sources import load_unit_maps
 
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
                                        method=args.method, fwhm_mm=args.fwhm_mm, mask=mask, split=args.split)
                 for p in paths if isinstance(paths, list) else [paths]:
                     written.append(p)
+                    written += [c for c in (companion(p, ".json"), companion(p, "_LUT.txt")) if c.exists()]
                     if args.png:
                         written.append(render.render_nifti(p))
             if "gifti" in formats:
