@@ -122,3 +122,10 @@ def test_bad_voxelize_input():
         compare.voxelize(ds.responses, 1.0)
     with pytest.raises(SheetError, match="no area 'V4'"):
         compare.voxelize(ds, 1.0, area="V4")
+
+
+def test_voxelize_stays_the_function_after_its_submodule_is_imported():
+    import importlib
+
+    module = importlib.import_module("cortexsim.compare.voxelize")
+    assert module.__name__ == "cortexsim.compare.voxelize" and compare.voxelize is module.voxelize and callable(compare.voxelize)

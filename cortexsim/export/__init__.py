@@ -12,7 +12,7 @@ Submodules are imported on first use, so ``cortexsim --help`` stays fast.
 """
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_package
 
 _LAZY = {
     "to_nifti": "nifti",
@@ -32,11 +32,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_package(__name__, _LAZY)
