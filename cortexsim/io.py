@@ -354,6 +354,7 @@ class _Prober:
 
 
 _PROBER = _Prober()
+atexit.register(_PROBER.close)  # no helper process (or its pipes) outlives the interpreter
 
 
 def _probe(path: Path) -> dict[str, Any]:

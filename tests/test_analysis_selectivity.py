@@ -228,3 +228,114 @@ def test_number_map_preferred_and_half_max_width():
     assert open_[0] and w[0] == pytest.approx(1.0 + 0.3 / 0.8)
     with pytest.raises(cx.SheetError, match="numeric stimulus coord"):
         analysis.number_map(_sheet(r, {"numerosity": stim.astype(str).astype(object) + "x"}))
+
+
+def test_near_constant_units_are_undefined_by_the_min_sd_rule(domain_sheet):
+    """Issue 13, point 12: a unit that answers one category almost identically (SD ~1e-5 of the others')
+    got d′ in the thousands, swamping means and colour scales."""
+    r = domain_sheet["responses"].values.astype(np.float64).copy()
+    rng = np.random.default_rng(5)
+    r[:, 20] = np.where(DOMAINS == "faces", 0.17 + 1e-5 * rng.normal(size=30), 0.0)  # near-constant
+    r[:, 21] = np.where(DOMAINS == "faces", 0.17 + 0.5 * rng.normal(size=30), 0.0)  # a real, noisy face unit
+    ds = _sheet(r.astype(np.float32), {"domain": DOMAINS})
+    raw = analysis.dprime(ds, target="faces", min_sd=0)
+    assert raw.values[20] > 1000 and np.isfinite(raw.values).all()
+    # pooled SD of unit 20 relative to the median of the area's units: ~1e-5, under the default 1e-3
+    a, b = r[DOMAINS == "faces"], r[DOMAINS != "faces"]
+    sd = np.sqrt((a.var(0, ddof=1) + b.var(0, ddof=1)) / 2)
+    assert sd[20] / np.median(sd) < 1e-3 < sd[21] / np.median(sd)
+    with pytest.warns(RuntimeWarning, match=r"pooled SD below min_sd=0\.001 × the area's median for 1 of 40 units.*"
+                                            r"min_sd=0 to keep"):
+        d = analysis.dprime(ds, target="faces")
+    assert np.isnan(d.values[20]) and np.isfinite(np.delete(d.values, 20)).all()
+    np.testing.assert_allclose(np.delete(d.values, 20), np.delete(raw.values, 20))
+    assert d.attrs["min_sd"] == 1e-3
+    with pytest.raises(cx.SheetError, match=r"near-constant.*unit_id \[20\]"):
+        analysis.dprime(ds, target="faces", undefined="raise")
+    with pytest.warns(RuntimeWarning, match="min_sd"):
+        t = analysis.tstat(ds, target="faces")
+    assert np.isnan(t.values[20])
+    with pytest.warns(RuntimeWarning, match="min_sd"):
+        assert np.isnan(analysis.selectivity(ds).sel(category="faces").values[20])
+    with pytest.raises(ValueError, match="min_sd must be"):
+        analysis.dprime(ds, target="faces", min_sd=float("nan"))
+
+
+def test_min_sd_is_relative_to_each_area(domain_sheet):
+    """The rule is scale-free: an area whose units all have tiny SDs is not flagged, only outliers in it."""
+    import warnings
+
+    r = domain_sheet["responses"].values.astype(np.float64)
+    ds = cx.make_sheet(np.concatenate([r, r * 1e-6], axis=1).astype(np.float32), stimuli={"domain": DOMAINS},
+                       area=np.repeat(["IT", "V1"], 40), x_mm=np.arange(80.0), y_mm=np.zeros(80))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        d = analysis.dprime(ds, target="faces")
+    np.testing.assert_allclose(d.values[40:], d.values[:40], rtol=2e-3)
+    with pytest.warns(RuntimeWarning, match="min_sd"):  # pooled over both areas, V1 would be all "near-constant"
+        flat = analysis.dprime(ds.drop_vars("area").assign_coords(area=("unit", np.repeat("IT", 80))), target="faces")
+    assert np.isnan(flat.values[40:]).all()
+
+
+def test_nonfinite_responses_one_message_and_skipna(domain_sheet):
+    """Issue 13, point 11: a NaN stimulus row made orientation maps / tuning curves all-NaN and RDMs 67 % NaN
+    silently, and d′ said "the responses are constant"."""
+    r = domain_sheet["responses"].values.copy()
+    r[4, :] = np.nan
+    r[7, 3] = np.inf
+    ds = _sheet(r, {"domain": DOMAINS, "orientation_deg": np.resize([0.0, 45.0, 90.0, 135.0], 30)})
+    msg = r"needs finite responses; they hold NaN/Inf in 2 of 30 stimuli \(stimulus_id \['s0004', 's0007'\]\)"
+    calls = {
+        "d′": lambda **kw: analysis.dprime(ds, target="faces", **kw),
+        "t": lambda **kw: analysis.tstat(ds, target="faces", **kw),
+        "selectivity": lambda **kw: analysis.selectivity(ds, **kw),
+        "tuning_curves": lambda **kw: analysis.tuning_curves(ds, **kw),
+        "rdm": lambda **kw: analysis.rdm(ds, **kw),
+        "entropy": lambda **kw: analysis.entropy(ds, **kw),
+        "percentage_of_zeros": lambda **kw: analysis.percentage_of_zeros(ds, **kw),
+        "expert_units": lambda **kw: analysis.expert_units(ds, by="domain", **kw),
+        "smoothness": lambda **kw: analysis.smoothness(ds, **kw),
+    }
+    clean = ds.isel(stimulus=np.setdiff1d(np.arange(30), [4, 7]))
+    for name, call in calls.items():
+        with pytest.raises(cx.SheetError, match=f"{name} " + msg):
+            call()
+        with pytest.warns(RuntimeWarning, match="left out 2 stimuli with NaN/Inf"):
+            got = call(skipna=True)
+        expected = {"d′": lambda: analysis.dprime(clean, target="faces"),
+                    "t": lambda: analysis.tstat(clean, target="faces"),
+                    "selectivity": lambda: analysis.selectivity(clean),
+                    "tuning_curves": lambda: analysis.tuning_curves(clean),
+                    "rdm": lambda: analysis.rdm(clean), "entropy": lambda: analysis.entropy(clean),
+                    "percentage_of_zeros": lambda: analysis.percentage_of_zeros(clean),
+                    "expert_units": lambda: analysis.expert_units(clean, by="domain"),
+                    "smoothness": lambda: analysis.smoothness(clean)}[name]()
+        for var in ([got.name] if hasattr(got, "dims") and not hasattr(got, "data_vars") else list(got.data_vars)):
+            a = np.asarray((got if not hasattr(got, "data_vars") else got[var]).values)
+            b = np.asarray((expected if not hasattr(expected, "data_vars") else expected[var]).values)
+            if a.dtype.kind == "f":
+                np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9, err_msg=name)
+            else:
+                assert (a == b).all(), name
+    # analyses without a skipna option still name the problem (and say how to drop the stimuli)
+    with pytest.raises(cx.SheetError, match="the analysis " + msg + r".*ds\.isel\(stimulus="):
+        analysis.orientation_map(ds.assign_coords(sf_cpd=("stimulus", np.ones(30))))
+    # a unit that is NaN throughout: no stimulus is usable, so the message says to drop the unit
+    r2 = domain_sheet["responses"].values.copy()
+    r2[:, 5] = np.nan
+    with pytest.raises(cx.SheetError, match=r"NaN/Inf in every stimulus.*unit_id \[5\].*ds\.isel\(unit="):
+        analysis.dprime(_sheet(r2, {"domain": DOMAINS}), target="faces", skipna=True)
+
+
+def test_nonfinite_found_in_the_same_pass_on_dask_sheets(domain_sheet):
+    r = domain_sheet["responses"].values.copy()
+    r[4, 2] = np.nan
+    ds = _sheet(r, {"domain": DOMAINS}, validate=False).chunk({"stimulus": 7, "unit": 16})
+    with pytest.raises(cx.SheetError, match=r"NaN/Inf in 1 of 30 stimuli \(stimulus_id \['s0004'\]\) and 1 of 40"):
+        analysis.dprime(ds, target="faces")
+    with pytest.warns(RuntimeWarning, match="left out 1 stimuli"):
+        d = analysis.dprime(ds, target="faces", skipna=True)
+    np.testing.assert_allclose(d.values, analysis.dprime(_sheet(np.delete(r, 4, 0), {"domain": np.delete(DOMAINS, 4)}),
+                                                         target="faces").values, rtol=1e-6)
+    with pytest.raises(cx.SheetError, match="rdm needs finite"):
+        analysis.rdm(ds)

@@ -4,6 +4,8 @@ Stable helpers that every analysis module may import:
 
 * :func:`check_sheet` / :func:`responses` — the Sheet's ``responses`` as a
   (stimulus, unit) DataArray (numpy or dask), extra ``time``/``repeat`` dims averaged;
+* :func:`nonfinite_masks` / :func:`finite_stimuli` / :func:`finite_sheet` — the one place
+  where NaN/Inf responses are detected and reported (``skipna=True`` leaves those stimuli out);
 * :func:`require_coord` — a stimulus coord, or a :class:`~cortexsim.SheetError`
   saying which coords exist;
 * :func:`group_codes` / :func:`group_moments` — per-group count, mean and
@@ -15,6 +17,7 @@ Stable helpers that every analysis module may import:
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +61,80 @@ def responses(ds: xr.Dataset) -> xr.DataArray:
     if extra:
         resp = resp.mean(dim=extra)
     return resp.transpose("stimulus", "unit")
+
+
+def nonfinite_masks(data: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Which stimuli (rows) and which units (columns) of a (stimulus, unit) array hold NaN/±Inf.
+
+    One pass over ``data`` (numpy, or dask chunk by chunk). Returns two bool arrays
+    ``(n_stimuli,)`` and ``(n_units,)``.
+    """
+    if hasattr(data, "dask"):
+        import dask
+        import dask.array as da
+
+        bad = ~da.isfinite(data)
+        rows, cols = dask.compute(bad.any(axis=1), bad.any(axis=0))
+        return np.asarray(rows), np.asarray(cols)
+    bad = ~np.isfinite(np.asarray(data))
+    return bad.any(axis=1), bad.any(axis=0)
+
+
+def finite_stimuli(ds: xr.Dataset, bad_rows: np.ndarray, bad_cols: np.ndarray, what: str | None, skipna: bool,
+                   unit_ids: np.ndarray | None = None, scope: str = "") -> np.ndarray:
+    """The stimuli to keep when some responses are NaN/±Inf; the one message for non-finite input.
+
+    Parameters
+    ----------
+    ds : the Sheet the masks describe (for stimulus ids in the message)
+    bad_rows, bad_cols : bool (n_stimuli,), (n_units,) from :func:`nonfinite_masks`
+    what : the analysis, named in the message; None: an analysis without a ``skipna`` option
+    skipna : leave the affected stimuli out (with a ``RuntimeWarning``) instead of raising
+    unit_ids : ids of the columns when the masks cover only some units (default ``ds.unit_id``)
+    scope : e.g. " that the sampled pairs use", when the masks cover only some units
+
+    Returns
+    -------
+    bool (n_stimuli,): True for the stimuli to use (all True when everything is finite).
+
+    Raises
+    ------
+    SheetError
+        Non-finite responses and ``skipna`` is False, or every stimulus has one.
+    """
+    bad_rows, bad_cols = np.asarray(bad_rows, bool), np.asarray(bad_cols, bool)
+    if not bad_rows.any():
+        return np.ones(bad_rows.shape, bool)
+    if unit_ids is None:
+        unit_ids = np.asarray(ds["unit_id"].values) if "unit_id" in ds.coords else np.arange(len(bad_cols))
+    sid = np.asarray(ds["stimulus_id"].values)[bad_rows][:5].tolist() if "stimulus_id" in ds.coords else []
+    uid = np.asarray(unit_ids)[np.flatnonzero(bad_cols)[:5]].tolist()
+    where = (f"{int(bad_rows.sum())} of {len(bad_rows)} stimuli (stimulus_id {sid}{'...' if bad_rows.sum() > 5 else ''}) "
+             f"and {int(bad_cols.sum())} of {len(bad_cols)} units{scope} (unit_id {uid}"
+             f"{'...' if bad_cols.sum() > 5 else ''})")
+    if bad_rows.all():
+        raise SheetError(
+            f"{what or 'the analysis'}: the responses hold NaN/Inf in every stimulus ({where}), so no stimulus is usable; "
+            f"drop the non-finite units first: ds.isel(unit=np.isfinite(ds.responses).all('stimulus')).")
+    if not skipna:
+        raise SheetError(
+            f"{what or 'the analysis'} needs finite responses; they hold NaN/Inf in {where}. "
+            + ("Leave those stimuli out with skipna=True, or drop them" if what else "Drop those stimuli")
+            + ": ds.isel(stimulus=np.isfinite(ds.responses).all('unit')).")
+    warnings.warn(f"{what}: left out {int(bad_rows.sum())} stimuli with NaN/Inf responses ({where}); "
+                  f"skipna=True.", RuntimeWarning, stacklevel=3)
+    return ~bad_rows
+
+
+def finite_sheet(ds: xr.Dataset, what: str | None, skipna: bool = False) -> xr.Dataset:
+    """``ds`` if its responses are finite, else ``ds`` without the non-finite stimuli (``skipna``) or an error.
+
+    Costs one pass over ``responses`` (see :func:`finite_stimuli` for the message and rules).
+    """
+    rows, cols = nonfinite_masks(responses(ds).data)
+    if not rows.any():
+        return ds
+    return ds.isel(stimulus=np.flatnonzero(finite_stimuli(ds, rows, cols, what, skipna)))
 
 
 def require_coord(ds: xr.Dataset, name: str, dim: str = "stimulus") -> np.ndarray:
@@ -169,7 +246,8 @@ class GroupMoments:
         return self.mean_var(np.eye(len(self.groups)))[0]
 
 
-def group_moments(ds: xr.Dataset, by: str | list[str]) -> GroupMoments:
+def group_moments(ds: xr.Dataset, by: str | list[str], *, skipna: bool = False,
+                  what: str | None = None) -> GroupMoments:
     """Per-group moments of every unit's responses, reading ``responses`` once.
 
     Parameters
@@ -178,6 +256,11 @@ def group_moments(ds: xr.Dataset, by: str | list[str]) -> GroupMoments:
     by : str or list of str
         Stimulus coord(s) defining the groups. Several coords group by their
         combination; the labels are then strings ``"a|b"`` (see :func:`combined_labels`).
+    skipna : bool
+        Stimuli with a NaN/±Inf response are left out (with a warning) instead of raising
+        a :class:`~cortexsim.SheetError`.
+    what : str, optional
+        The analysis, named in the error messages (None: one without a ``skipna`` option).
 
     Returns
     -------
@@ -194,30 +277,57 @@ def group_moments(ds: xr.Dataset, by: str | list[str]) -> GroupMoments:
     groups, codes = group_codes(labels)
     if len(groups) == 0:
         raise SheetError(f"every stimulus has a missing {keys} label; nothing to group.")
-    return moments_from_codes(ds, codes, groups, "|".join(keys))
+    return moments_from_codes(ds, codes, groups, "|".join(keys), skipna=skipna, what=what)
 
 
-def moments_from_codes(ds: xr.Dataset, codes: np.ndarray, groups: np.ndarray, by: str) -> GroupMoments:
+def moments_from_codes(ds: xr.Dataset, codes: np.ndarray, groups: np.ndarray, by: str, *,
+                       skipna: bool = False, what: str | None = None) -> GroupMoments:
     """:func:`group_moments` for precomputed group indices ``codes`` (n_stimuli,), -1 = left out.
 
-    Groups without stimuli get ``count`` 0 (their mean is NaN).
+    Groups without stimuli get ``count`` 0 (their mean is NaN). NaN/±Inf responses are found
+    in the same pass as the sums (see :func:`finite_stimuli`); with ``skipna`` their stimuli
+    are left out and the sums are taken again.
     """
     resp = responses(ds)
-    onehot = np.zeros((len(codes), len(groups)))
-    ok = codes >= 0
-    onehot[np.flatnonzero(ok), codes[ok]] = 1.0
     data = resp.data
-    shift = np.asarray(resp.isel(stimulus=0).values, dtype=np.float64)
-    if hasattr(data, "dask"):
-        import dask
-        import dask.array as da
+    codes = np.asarray(codes, dtype=np.int64)
+    keep = np.ones(len(codes), bool)
+    for attempt in range(2):
+        onehot = np.zeros((len(codes), len(groups)))
+        ok = (codes >= 0) & keep
+        onehot[np.flatnonzero(ok), codes[ok]] = 1.0
+        first = int(np.argmax(keep))  # the shift comes from a usable stimulus
+        shift = np.asarray(resp.isel(stimulus=first).values, dtype=np.float64)
+        if hasattr(data, "dask"):
+            import dask
+            import dask.array as da
 
-        x = data.astype(np.float64) - shift[None, :]
-        gt = da.from_array(onehot.T, chunks=(len(groups), data.chunks[0]))
-        s1, s2 = dask.compute(gt @ x, gt @ (x * x))
-    else:
-        x = np.asarray(data, dtype=np.float64) - shift[None, :]
-        s1, s2 = onehot.T @ x, onehot.T @ (x * x)
+            x = data.astype(np.float64) - shift[None, :]
+            if not keep.all():  # 0 × NaN is NaN: zero the left-out rows, not just their weights
+                x = da.where(da.from_array(keep[:, None], chunks=(data.chunks[0], 1)), x, 0.0)
+            gt = da.from_array(onehot.T, chunks=(len(groups), data.chunks[0]))
+            if attempt == 0:
+                bad = ~da.isfinite(data)
+                with warnings.catch_warnings():  # NaN sums are found and reported below, not by numpy
+                    warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+                    s1, s2, rows, cols = dask.compute(gt @ x, gt @ (x * x), bad.any(axis=1), bad.any(axis=0))
+            else:
+                s1, s2 = dask.compute(gt @ x, gt @ (x * x))
+        else:
+            raw = np.asarray(data)
+            if attempt == 0:
+                bad = ~np.isfinite(raw)  # in memory: find them before summing, no second pass
+                rows, cols = bad.any(axis=1), bad.any(axis=0)
+                if rows.any():
+                    keep = finite_stimuli(ds, rows, cols, what, skipna)
+                    continue
+            x = raw.astype(np.float64) - shift[None, :]
+            x[~keep] = 0.0
+            s1, s2 = onehot.T @ x, onehot.T @ (x * x)
+            break
+        if attempt == 1 or not np.asarray(rows).any():
+            break
+        keep = finite_stimuli(ds, rows, cols, what, skipna)
     return GroupMoments(
         by=by, groups=groups, count=onehot.sum(axis=0), s1=np.asarray(s1), s2=np.asarray(s2), shift=shift
     )

@@ -14,7 +14,8 @@ import xarray as xr
 from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 
-from ._common import check_sheet, group_moments, responses, unit_coords
+from ..errors import SheetError
+from ._common import check_sheet, finite_sheet, group_moments, responses, unit_coords
 from ._grid import select_area
 
 #: Metrics whose RDM is computed from a chunked Gram matrix (lazy on dask Sheets).
@@ -24,14 +25,30 @@ _GRAM_METRICS = ("correlation", "cosine", "euclidean", "sqeuclidean")
 # --------------------------------------------------------------------------- helpers
 
 
-def _per_unit(ds: xr.Dataset, func: Any, name: str, attrs: dict[str, Any], **kwargs: Any) -> xr.DataArray:
-    """Apply ``func(block (…, stimulus)) -> (…)`` over units, lazily for dask, and compute."""
-    resp = responses(ds)
-    if resp.chunks is not None:
-        resp = resp.chunk({"stimulus": -1})
-    out = xr.apply_ufunc(
-        func, resp, input_core_dims=[["stimulus"]], dask="parallelized", output_dtypes=[np.float64], kwargs=kwargs
-    ).compute()
+def _finite_rows(x: np.ndarray, func: Any, **kwargs: Any) -> np.ndarray:
+    """``func`` of each unit's row, NaN for a row holding NaN/±Inf (found without an extra pass)."""
+    ok = np.isfinite(x).all(axis=-1)
+    out = np.asarray(func(np.where(ok[..., None], x, 0.0), **kwargs), dtype=np.float64)
+    return np.where(ok, out, np.nan)
+
+
+def _per_unit(ds: xr.Dataset, func: Any, name: str, attrs: dict[str, Any], skipna: bool = False,
+              **kwargs: Any) -> xr.DataArray:
+    """Apply ``func(block (…, stimulus)) -> (…)`` over units, lazily for dask, and compute.
+
+    ``func`` gives a finite value for finite input; a NaN out means non-finite responses, which
+    are then located and reported (or their stimuli left out with ``skipna``) in one place.
+    """
+    def run(sheet: xr.Dataset) -> xr.DataArray:
+        resp = responses(sheet)
+        if resp.chunks is not None:
+            resp = resp.chunk({"stimulus": -1})
+        return xr.apply_ufunc(_finite_rows, resp, kwargs={"func": func, **kwargs}, input_core_dims=[["stimulus"]],
+                              dask="parallelized", output_dtypes=[np.float64]).compute()
+
+    out = run(ds)
+    if np.isnan(out.values).any():
+        out = run(finite_sheet(ds, name if name != "poz" else "percentage_of_zeros", skipna))
     out.name = name
     out.attrs = attrs
     return out
@@ -53,7 +70,7 @@ def _gram_rdm(x: Any, metric: str) -> np.ndarray:
     if metric in ("correlation", "cosine"):
         if np.any(d <= 1e-12 * max(float(d.max()), 1e-300)):
             bad = int(np.argmin(d))
-            raise ValueError(
+            raise SheetError(
                 f"stimulus {bad} has a constant response pattern across units, so its "
                 f"{metric} distance is undefined; drop it or use metric='euclidean'."
             )
@@ -66,21 +83,25 @@ def _gram_rdm(x: Any, metric: str) -> np.ndarray:
     return out
 
 
-def _one_rdm(ds: xr.Dataset, by: str | None, metric: str) -> tuple[np.ndarray, np.ndarray, str]:
+def _one_rdm(ds: xr.Dataset, by: str | None, metric: str, skipna: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
     if by is None:
+        if not hasattr(responses(ds).data, "dask"):
+            ds = finite_sheet(ds, "rdm", skipna)
         labels, name = np.asarray(ds["stimulus_id"].values), "stimulus"
         x = responses(ds).data
     else:
-        gm = group_moments(ds, by)
+        gm = group_moments(ds, by, skipna=skipna, what="rdm")
         labels, name, x = gm.groups, by, gm.means()
     if x.shape[0] < 2:
-        raise ValueError(f"an RDM needs at least 2 conditions; got {x.shape[0]}.")
+        raise SheetError(f"an RDM needs at least 2 conditions; got {x.shape[0]}.")
     if metric in _GRAM_METRICS and hasattr(x, "dask"):
         mat = _gram_rdm(x, metric)
+        if not np.isfinite(mat).all():  # non-finite responses: find them (one more pass) and report
+            return _one_rdm(finite_sheet(ds, "rdm", skipna).load(), by, metric, skipna)
     else:
         arr = np.asarray(x, dtype=np.float64)
         if metric == "correlation" and np.any(arr.std(axis=1) == 0):
-            raise ValueError(
+            raise SheetError(
                 "a condition has a constant response pattern across units, so its correlation "
                 "distance is undefined; drop it or use metric='euclidean'."
             )
@@ -89,7 +110,8 @@ def _one_rdm(ds: xr.Dataset, by: str | None, metric: str) -> tuple[np.ndarray, n
 
 
 def rdm(
-    ds: xr.Dataset, by: str | None = None, area: str | None = None, metric: str = "correlation"
+    ds: xr.Dataset, by: str | None = None, area: str | None = None, metric: str = "correlation", *,
+    skipna: bool = False,
 ) -> xr.DataArray:
     """Representational dissimilarity matrix of the response patterns across units.
 
@@ -106,6 +128,8 @@ def rdm(
         Any ``scipy.spatial.distance.pdist`` metric; default correlation distance
         1 − r. correlation / cosine / (sq)euclidean on dask Sheets accumulate the
         Gram matrix over unit chunks instead of loading responses.
+    skipna : bool
+        Leave out stimuli with NaN/±Inf responses (warning) instead of raising a SheetError.
 
     Returns
     -------
@@ -116,7 +140,7 @@ def rdm(
         ds = select_area(ds, area)
     areas = list(dict.fromkeys(np.asarray(ds["area"].values).astype(str).tolist())) if "area" in ds.coords else []
     if len(areas) <= 1:
-        mat, labels, name = _one_rdm(ds, by, metric)
+        mat, labels, name = _one_rdm(ds, by, metric, skipna)
         return xr.DataArray(
             mat,
             dims=(f"{name}_a", f"{name}_b"),
@@ -124,7 +148,8 @@ def rdm(
             name="rdm",
             attrs={"metric": metric, "area": areas[0] if areas else ""},
         )
-    return xr.concat([rdm(ds, by, a, metric) for a in areas], dim=xr.DataArray(areas, dims="area", name="area"))
+    return xr.concat([rdm(ds, by, a, metric, skipna=skipna) for a in areas],
+                     dim=xr.DataArray(areas, dims="area", name="area"))
 
 
 def compare_rdms(a: xr.DataArray | np.ndarray, b: xr.DataArray | np.ndarray, method: str = "kendall") -> xr.DataArray:
@@ -161,7 +186,7 @@ def compare_rdms(a: xr.DataArray | np.ndarray, b: xr.DataArray | np.ndarray, met
     iu = np.triu_indices(ma.shape[0], k=1)
     va, vb = ma[iu], mb[iu]
     if not (np.isfinite(va).all() and np.isfinite(vb).all()):
-        raise ValueError("an RDM contains NaN/Inf; recompute it from finite responses.")
+        raise SheetError("an RDM contains NaN/Inf; recompute it from finite responses (rdm(..., skipna=True)).")
     if np.ptp(va) == 0 or np.ptp(vb) == 0:
         raise ValueError("an RDM is constant off the diagonal; its rank correlation is undefined.")
     if method == "kendall":
@@ -190,45 +215,53 @@ def _hist_entropy(x: np.ndarray, bins: int) -> np.ndarray:
     return h.reshape(x.shape[:-1])
 
 
-def entropy(ds: xr.Dataset, bins: int = 32, area: str | None = None) -> xr.DataArray:
+def entropy(ds: xr.Dataset, bins: int = 32, area: str | None = None, *, skipna: bool = False) -> xr.DataArray:
     """Shannon entropy (bits) of each unit's response distribution across stimuli.
 
     Binning: for every unit, ``bins`` equal-width bins spanning that unit's own
     [min, max] response (so units of different scale are comparable); a constant
     unit has entropy 0 and the maximum is log2(bins). Truong & Hasson compute it
-    on pre-ReLU activations — record the Sheet before the nonlinearity.
+    on pre-ReLU activations — record the Sheet before the nonlinearity. NaN/±Inf
+    responses raise a SheetError (``skipna=True``: their stimuli are left out).
 
     Returns
     -------
     DataArray over ``unit`` (unit coords kept), bits.
     """
-    if int(bins) != bins or bins < 2:
+    if isinstance(bins, bool) or not np.isfinite(bins) or int(bins) != bins or bins < 2:
         raise ValueError(f"bins must be an integer >= 2; got {bins!r}.")
     ds = select_area(check_sheet(ds, "entropy"), area) if area is not None else check_sheet(ds, "entropy")
     if ds.sizes.get("stimulus", 0) < 2:
-        raise ValueError("entropy needs at least 2 stimuli.")
-    return _per_unit(ds, _hist_entropy, "entropy", {"units": "bits", "bins": int(bins), "binning": "per-unit equal width, [min, max]"}, bins=int(bins))
+        raise SheetError("entropy needs at least 2 stimuli.")
+    return _per_unit(ds, _hist_entropy, "entropy", {"units": "bits", "bins": int(bins), "binning": "per-unit equal width, [min, max]"},
+                     skipna, bins=int(bins))
 
 
 def _fraction_le(x: np.ndarray, atol: float) -> np.ndarray:
     return 100.0 * np.mean(x <= atol, axis=-1)
 
 
-def percentage_of_zeros(ds: xr.Dataset, atol: float = 0.0, area: str | None = None) -> xr.DataArray:
+def percentage_of_zeros(ds: xr.Dataset, atol: float = 0.0, area: str | None = None, *,
+                        skipna: bool = False) -> xr.DataArray:
     """Percentage of zeros (PoZ, Hu et al. 2016): % of stimuli with response ≤ ``atol``.
 
     On post-ReLU responses this is the share of exact zeros; counting "≤ atol"
     rather than "== 0" makes it the PoZ *after* a ReLU when the Sheet holds
     pre-ReLU values too. Returns a DataArray over ``unit`` in percent (0–100).
+    NaN/±Inf responses raise a SheetError (``skipna=True``: their stimuli are left out).
     """
+    if not np.isfinite(atol):
+        raise ValueError(f"atol must be a finite number; got {atol!r}.")
     ds = check_sheet(ds, "percentage_of_zeros")
     ds = select_area(ds, area) if area is not None else ds
     if ds.sizes.get("stimulus", 0) < 1:
-        raise ValueError("percentage_of_zeros needs at least 1 stimulus.")
-    return _per_unit(ds, _fraction_le, "poz", {"units": "%", "atol": float(atol), "long_name": "percentage of zero responses"}, atol=float(atol))
+        raise SheetError("percentage_of_zeros needs at least 1 stimulus.")
+    return _per_unit(ds, _fraction_le, "poz", {"units": "%", "atol": float(atol), "long_name": "percentage of zero responses"},
+                     skipna, atol=float(atol))
 
 
-def expert_units(ds: xr.Dataset, by: str = "label", threshold: float = 2.0, area: str | None = None) -> xr.Dataset:
+def expert_units(ds: xr.Dataset, by: str = "label", threshold: float = 2.0, area: str | None = None, *,
+                 skipna: bool = False) -> xr.Dataset:
     """Category "expert" units: units that respond to one class more than to all others.
 
     Definition (Truong & Hasson's text does not spell it out; this is the usual
@@ -245,12 +278,12 @@ def expert_units(ds: xr.Dataset, by: str = "label", threshold: float = 2.0, area
         (dim ``class``): ``n_experts`` and ``fraction_experts`` (of all units).
     """
     ds = select_area(check_sheet(ds, "expert_units"), area)
-    gm = group_moments(ds, by)
+    gm = group_moments(ds, by, skipna=skipna, what="expert_units")
     n_cls = len(gm.groups)
     if n_cls < 2:
-        raise ValueError(f"coord {by!r} has a single value {gm.groups.tolist()}; expert units need >= 2 classes.")
+        raise SheetError(f"coord {by!r} has a single value {gm.groups.tolist()}; expert units need >= 2 classes.")
     if np.any(gm.count < 2):
-        raise ValueError(
+        raise SheetError(
             f"classes {gm.groups[gm.count < 2].tolist()} of {by!r} have fewer than 2 stimuli; "
             f"d′ needs a variance per class — add stimuli or drop those classes."
         )
@@ -277,8 +310,11 @@ def expert_units(ds: xr.Dataset, by: str = "label", threshold: float = 2.0, area
     )
 
 
-def tuning_curves(ds: xr.Dataset, by: str = "orientation_deg", area: str | None = None) -> xr.DataArray:
+def tuning_curves(ds: xr.Dataset, by: str = "orientation_deg", area: str | None = None, *,
+                  skipna: bool = False) -> xr.DataArray:
     """Mean response of every unit to each value of a stimulus coord.
+
+    NaN/±Inf responses raise a SheetError (``skipna=True``: their stimuli are left out).
 
     Returns
     -------
@@ -286,7 +322,7 @@ def tuning_curves(ds: xr.Dataset, by: str = "orientation_deg", area: str | None 
     (coord ``n_stimuli`` counts the stimuli behind each), unit coords kept.
     """
     ds = select_area(check_sheet(ds, "tuning_curves"), area)
-    gm = group_moments(ds, by)
+    gm = group_moments(ds, by, skipna=skipna, what="tuning_curves")
     return xr.DataArray(
         gm.means(),
         dims=(by, "unit"),

@@ -17,7 +17,7 @@ from scipy import stats
 from scipy.spatial import cKDTree
 
 from ..errors import SheetError
-from ._common import check_sheet, responses
+from ._common import check_sheet, finite_stimuli, responses
 from ._grid import positions_of, select_area, unit_values
 
 _METRICS = ("auto", "correlation", "absdiff", "circular")
@@ -62,16 +62,24 @@ def sample_pairs(
     return a[keep], b[keep]
 
 
-def _zscore_columns(resp: Any, sel: np.ndarray) -> np.ndarray:
+def _zscore_columns(resp: Any, sel: np.ndarray, ds: xr.Dataset | None = None, skipna: bool = False) -> np.ndarray:
     """Responses of units ``sel`` (stimulus × len(sel)) z-scored per unit, float32.
 
     Reads only the selected units (chunk by chunk for dask). Constant units become NaN.
+    NaN/±Inf among them raise a SheetError naming the stimuli, or (``skipna``) leave those
+    stimuli out.
     """
     order = np.argsort(sel)  # sorted fancy indexing reads contiguous chunks
     block = resp[:, sel[order]]
     block = np.asarray(block.compute() if hasattr(block, "compute") else block, dtype=np.float32)
-    if not np.isfinite(block).all():
-        raise SheetError("responses contain NaN/Inf; smoothness needs finite responses (drop or fix those units).")
+    bad = ~np.isfinite(block)
+    if bad.any():
+        ids = np.asarray(ds["unit_id"].values)[sel[order]] if "unit_id" in ds.coords else sel[order]
+        keep = finite_stimuli(ds, bad.any(axis=1), bad.any(axis=0), "smoothness", skipna, ids,
+                              scope=" that the sampled pairs use")
+        block = block[keep]
+        if len(block) < 2:
+            raise SheetError("smoothness: fewer than 2 stimuli have finite responses; a correlation needs 2.")
     z = np.empty_like(block)
     z[:, order] = block
     z -= z.mean(axis=0, keepdims=True)
@@ -137,6 +145,7 @@ def smoothness(
     metric: str = "auto",
     period: float | None = None,
     area: str | None = None,
+    skipna: bool = False,
 ) -> xr.Dataset:
     """Tuning similarity as a function of cortical distance, vs a position-shuffled sheet.
 
@@ -170,6 +179,9 @@ def smoothness(
         Period of circular values (default the DataArray's ``period`` attr or 180°).
     area : str, optional
         Area to analyse when the input holds several.
+    skipna : bool
+        Sheet input: leave out stimuli with NaN/±Inf responses in the sampled units
+        (with a warning) instead of raising a SheetError.
 
     Returns
     -------
@@ -182,34 +194,51 @@ def smoothness(
     Raises
     ------
     SheetError
-        No positions, NaN responses, a mixed-area input without ``area``.
+        No positions, NaN responses (unless ``skipna``), a mixed-area input without
+        ``area``, fewer than 2 units / stimuli, every unit at one position, no unit pair
+        within ``max_distance_mm``, every unit constant / NaN (no similarity defined).
     ValueError
-        Every unit constant / NaN, so no similarity is defined; bad bins/metric.
+        Bad bins / metric / n_pairs / max_distance_mm.
     """
+    if isinstance(n_pairs, bool) or int(n_pairs) != n_pairs or n_pairs < 1:
+        raise ValueError(f"n_pairs must be a positive integer; got {n_pairs!r}.")
+    if max_distance_mm is not None and not (np.isfinite(max_distance_mm) and max_distance_mm > 0):
+        raise ValueError(f"max_distance_mm must be a finite distance > 0 (mm); got {max_distance_mm}.")
     obj = select_area(ds_or_values, area)
     metric = _resolve_metric(obj, metric)
     pos = positions_of(obj)
     if metric == "correlation":
-        resp = responses(check_sheet(obj, "smoothness")).data  # time/repeat averaged
+        sheet = check_sheet(obj, "smoothness")
+        if sheet.sizes["stimulus"] < 2:
+            raise SheetError(f"smoothness of a Sheet correlates response profiles across stimuli, so it needs at "
+                             f"least 2 stimuli; got {sheet.sizes['stimulus']}.")
+        resp = responses(sheet).data  # time/repeat averaged
         keep = np.arange(len(pos))
     else:
         v_all = unit_values(obj)
         keep = np.flatnonzero(np.isfinite(v_all))
         if keep.size < 2:
-            raise ValueError("fewer than 2 units have a finite value; smoothness needs a map with values.")
+            raise SheetError("fewer than 2 units have a finite value; smoothness needs a map with values.")
         pos = pos[keep]
     n = len(pos)
     if n < 2:
-        raise ValueError("smoothness needs at least 2 units.")
+        raise SheetError(f"smoothness needs at least 2 units; got {n}.")
+    extent = pos.max(axis=0) - pos.min(axis=0)
+    if not extent.max() > 0:
+        raise SheetError(f"all {n} units lie at one position; smoothness over cortical distance is undefined.")
     if max_distance_mm is None:
-        extent = pos.max(axis=0) - pos.min(axis=0)
+        # half the sheet's shorter side (its longer one for a line of units)
         max_distance_mm = 0.5 * float(extent.min() if extent.min() > 0 else extent.max())
-    if not max_distance_mm > 0:
-        raise ValueError(f"max_distance_mm must be > 0; got {max_distance_mm}.")
     edges = _bin_edges(bins, float(max_distance_mm))
     rng = np.random.default_rng(seed)
     a, b = sample_pairs(pos, int(n_pairs), float(edges[-1]), rng)
     dist = np.hypot(*(pos[a] - pos[b]).T)
+    if not np.any((dist >= edges[0]) & (dist <= edges[-1])):
+        nearest = float(cKDTree(pos).query(pos, k=2)[0][:, 1].min())
+        raise SheetError(
+            f"no unit pair lies within the distance bins [{edges[0]:g}, {edges[-1]:g}] mm (the nearest two units "
+            f"are {nearest:g} mm apart; the sheet spans {' × '.join(f'{e:g}' for e in extent)} mm). Pass "
+            f"max_distance_mm of at least {2 * nearest:g} mm (and bins to match).")
     sampling = "all pairs" if len(a) == n * (n - 1) // 2 else "sampled"
 
     # Work on the set of units the pairs touch; the shuffle permutes within it.
@@ -217,11 +246,11 @@ def smoothness(
     ia, ib = inv[: len(a)], inv[len(a) :]
     perm = rng.permutation(len(sel))
     if metric == "correlation":
-        z = _zscore_columns(resp, keep[sel])
+        z = _zscore_columns(resp, keep[sel], sheet, skipna)
         sim = _pair_correlation(z, ia, ib)
         sim_shuf = _pair_correlation(z, perm[ia], perm[ib]) if shuffle else None
         if not np.isfinite(sim).any():
-            raise ValueError(
+            raise SheetError(
                 "every sampled unit has constant responses across stimuli, so response correlation "
                 "is undefined; check the recording (e.g. dead ReLU units) or use more stimuli."
             )
@@ -230,7 +259,7 @@ def smoothness(
         v = v_all[keep][sel]
         p = float(period if period is not None else getattr(obj, "attrs", {}).get("period", 180.0))
         if np.ptp(v) == 0:
-            raise ValueError("the map is constant; smoothness of a constant map is undefined.")
+            raise SheetError("the map is constant; smoothness of a constant map is undefined.")
         sim = _value_difference(v, ia, ib, metric, p)
         sim_shuf = _value_difference(v, perm[ia], perm[ib], metric, p) if shuffle else None
         long_name = f"mean {'circular ' if metric == 'circular' else ''}absolute difference (lower = more similar)"
