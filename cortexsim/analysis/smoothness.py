@@ -367,15 +367,15 @@ def morans_i(
     v, pos = v[ok], pos[ok]
     n = len(v)
     if n < 4:
-        raise ValueError(f"Moran's I needs at least 4 units with finite values; got {n}.")
+        raise SheetError(f"Moran's I needs at least 4 units with finite values; got {n}.")
     z = v - v.mean()
     m2 = float(z @ z)
     if m2 <= 1e-300 or np.ptp(v) == 0:
-        raise ValueError("the map is constant; Moran's I is undefined for zero variance.")
+        raise SheetError("the map is constant; Moran's I is undefined for zero variance.")
     w = spatial_weights(pos, radius_mm, k)
     s0 = float(w.sum())
     if s0 == 0:
-        raise ValueError(f"no unit has a neighbour within radius_mm={radius_mm}; use a larger radius.")
+        raise SheetError(f"no unit has a neighbour within radius_mm={radius_mm}; use a larger radius.")
     I = n / s0 * float(z @ (w @ z)) / m2
     ei = -1.0 / (n - 1)
     ws = w + w.T
