@@ -30,5 +30,17 @@ class StimulusError(CortexsimError, ValueError):
     """Stimuli have the wrong type, shape, dtype or values."""
 
 
+class BrainScoreError(CortexsimError, ValueError):
+    """Bad input for the Brain-Score bridge (region, stimuli, neural data, plugin), or a failed Brain-Score run."""
+
+
+class BrainScoreEnvError(BrainScoreError):
+    """The separate Brain-Score environment is missing or broken; the message says what to run."""
+
+
 class MapError(CortexsimError, ValueError):
     """A map to export or compare (per-unit, NIfTI, GIFTI, NumPy) is unusable: affine, shape, values, overlap."""
+
+
+class OutputError(CortexsimError, OSError):
+    """An output path cannot be written: a directory where a file is expected, under a file, read-only."""
