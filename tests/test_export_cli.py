@@ -72,3 +72,20 @@ def test_export_and_compare_the_units_file_of_analyze(sheet_path, tmp_path, caps
     assert (cmp / "comparison.png").exists() and json.loads((cmp / "comparison.json").read_text())["rows"]
     assert main(["export", str(an / "units_IT.nc"), "--what", "t_faces", "--out", str(out)]) == 2
     assert "no variable ['t_faces']" in capsys.readouterr().err
+
+
+def test_compare_sheet_with_sheet_uses_the_model_side_options(sheet_path, tmp_path, capsys):
+    """A Sheet target is read with --area / --target / --what of the model side (no --target-* or --match)."""
+    import shutil
+
+    twin = tmp_path / "twin.h5"
+    shutil.copy(sheet_path, twin)
+    cmp = tmp_path / "cmp"
+    assert main(["compare", str(sheet_path), str(twin), "--area", "IT", "--target", "faces", "--n-perm", "20",
+                 "--threshold", "2", "--out", str(cmp)]) == 0
+    table = pd.read_csv(cmp / "comparison.csv")
+    assert len(table) == 1 and table.pearson_r.iloc[0] > 0.999 and table.dice.iloc[0] == pytest.approx(1.0)
+    # an explicit --target-area still wins over --area: an unknown one is a clear error naming it
+    assert main(["compare", str(sheet_path), str(twin), "--area", "IT", "--target-area", "nope", "--target", "faces",
+                 "--out", str(cmp)]) == 2
+    assert "nope" in capsys.readouterr().err

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._argparse import DefaultsHelpFormatter
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``compare`` subcommand to an argparse ``subparsers`` object."""
@@ -28,7 +30,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "under a spatial-autocorrelation-preserving null (Moran spectral randomisation by default), Dice / Jaccard of "
         "thresholded patches, patch counts, areas and centroid distances, RSA across categories; optional alignment. "
         "Writes comparison.csv / .json / .png.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("model_map", type=Path, help="Sheet (.h5), units_<area>.nc, .nii[.gz], .func.gii or .npz")
     p.add_argument("target_map", type=Path, help="the brain map: .nii[.gz], .func.gii (+ --target-surface), .npz, or "
@@ -36,10 +38,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--what", default="dprime", help="map of a Sheet / variables of a units_*.nc (model side)")
     p.add_argument("--by", default="domain", help="stimulus coord of the categories (Sheet input)")
     p.add_argument("--target", dest="category", default=None,
-                   help="category of the model's d′ / t map (default: every category, paired with the target by name)")
+                   help="category of the d′ / t map (default: every category, paired with the target by name); also "
+                        "used for a Sheet / units TARGET_MAP")
     p.add_argument("--area", default=None, help="model area (needed when the file has several)")
-    p.add_argument("--target-what", default=None, help="like --what, when TARGET_MAP is a Sheet / units file")
-    p.add_argument("--target-area", default=None, help="like --area, for a Sheet / units TARGET_MAP")
+    p.add_argument("--target-what", default=None, help="like --what, when TARGET_MAP is a Sheet / units file (default: --what)")
+    p.add_argument("--target-area", default=None, help="like --area, for a Sheet / units TARGET_MAP (default: --area)")
     p.add_argument("--target-surface", type=Path, default=None, help="the .surf.gii of a GIFTI TARGET_MAP")
     p.add_argument("--target-positions", type=Path, default=None, help="positions (n, 2 | 3) mm .npy of a .npy TARGET_MAP")
     p.add_argument("--target-affine", type=Path, default=None,
@@ -103,16 +106,18 @@ def run(args: argparse.Namespace) -> int:
 
     what = [w.strip() for w in args.what.split(",") if w.strip()]
     model = load_map(args.model_map, area=args.area, what=what, by=args.by, target=args.category)
-    tkw: dict[str, Any] = {"surface": args.target_surface, "area": args.target_area, "by": args.by}
-    if args.target_what:
-        tkw["what"] = [w.strip() for w in args.target_what.split(",") if w.strip()]
+    # A Sheet / units target is read like the model side unless --target-* says otherwise, so that
+    # `compare model.h5 baseline.h5 --area IT --target faces` pairs IT's d′(faces) maps by name.
+    tkw: dict[str, Any] = {"surface": args.target_surface, "area": args.target_area or args.area, "by": args.by,
+                           "target": args.category,
+                           "what": [w.strip() for w in (args.target_what or args.what).split(",") if w.strip()]}
     if args.target_positions is not None:
         tkw["positions"] = str(args.target_positions)
     if args.target_affine is not None:
         tkw["affine"] = _matrix(args.target_affine, "--target-affine")
     if not str(args.target_map).lower().endswith((".nc", ".h5", ".hdf5")):
-        tkw.pop("by")
-        tkw.pop("area")
+        for key in ("by", "area", "target", "what"):
+            tkw.pop(key)
     target = load_map(args.target_map, **{k: v for k, v in tkw.items() if v is not None})
     align: Any = args.align
     if align not in ("none", "patches", "correlation"):

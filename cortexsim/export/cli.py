@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._argparse import DefaultsHelpFormatter
+
 FORMATS = ("nifti", "gifti")
 
 
@@ -30,7 +32,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Export maps of a Sheet (computed on the fly) or of a units_<area>.nc written by `cortexsim analyze` "
         "as NIfTI volumes (one slice for flat sheets, sform = qform code 2, mm) and GIFTI surfaces, with JSON sidecars, "
         "label tables for categorical maps and PNGs rendered with nilearn.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("input", type=Path, help="Sheet (.h5) or per-unit netCDF (units_<area>.nc)")
     p.add_argument("--what", default="dprime",
