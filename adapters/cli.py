@@ -26,48 +26,88 @@ _ARG_TO_PARAM = {
 }
 
 
+class _MethodsHelp(argparse.Action):
+    """``train --help``: the options plus every method with its default and supported architectures.
+
+    The registry imports torch, so it is read only when this help is asked for, never when
+    ``cortexsim --help`` builds the parsers.
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        parser.epilog = methods_table()
+        parser.print_help()
+        parser.exit()
+
+
+def methods_table() -> str:
+    """One line per registered method: name, default architecture, all architectures, paper."""
+    from .base import get_method, methods
+
+    lines = ["methods (--method), their default --arch and the architectures each supports:"]
+    for name in methods():
+        spec = get_method(name)
+        default = spec.defaults.get("arch", spec.archs[0] if spec.archs else "resnet18")
+        lines.append(f"  {name:<9} default {default:<12} supports {', '.join(spec.archs)}")
+    return "\n".join(lines)
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``train`` subcommand to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
+    from cortexsim.cli import finite_float, int_at_least, nonnegative_int, positive_int
+
     p = subparsers.add_parser(
         "train", help="train a topographic method (tdann, channel, ws, as, reset, topoloss, baseline)",
         description="Train a registered topographic method and write RUN_DIR/{config.json, log.jsonl, "
                     "metrics.csv, curves.png, checkpoints/, model.pt}. Nothing is downloaded. Under torchrun "
-                    "the same command trains with DDP.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "the same command trains with DDP. Options left out take the method's defaults (the "
+                    "paper's setup), or with --resume the run's.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
+    p.add_argument("-h", "--help", action=_MethodsHelp,
+                   help="show this help, with the methods and their architectures, and exit")
     # Defaults are None so that --resume only overrides what is given explicitly; the Trainer fills the rest.
-    p.add_argument("--method", help="registered method (default baseline)")
-    p.add_argument("--arch", help="architecture, e.g. resnet18 (default: the method's)")
+    p.add_argument("--method", help="registered method, listed below (default: baseline)")
+    p.add_argument("--arch", help="architecture, e.g. resnet18 (default: the method's, listed below)")
     p.add_argument("--data", help="digits | lfw | folder with CIFAR-10/100 (torchvision layout or binary) or "
-                                  "ImageNet-style ROOT[/train]/<class>/<image> (default digits)")
-    p.add_argument("--epochs", type=int, help="epochs (at least one of --epochs / --steps)")
-    p.add_argument("--steps", type=int, help="maximum optimizer steps")
-    p.add_argument("--batch-size", dest="batch_size", type=int, help="images per step and process (default 128)")
-    p.add_argument("--lr", type=float, help="learning rate (default: the method's)")
+                                  "ImageNet-style ROOT[/train]/<class>/<image> (default: digits)")
+    p.add_argument("--epochs", type=positive_int, help="epochs (at least one of --epochs / --steps)")
+    p.add_argument("--steps", type=positive_int, help="maximum optimizer steps")
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int,
+                   help="images per step and process (default: the method's, else 128)")
+    p.add_argument("--lr", type=finite_float(0.0, strict=True), help="learning rate > 0 (default: the method's)")
     p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="default: the method's")
     p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
                    help="Nesterov momentum for SGD (default: the method's; TDANN's supervised recipe uses it)")
-    p.add_argument("--lam", type=float, help="spatial-loss weight λ ≥ 0 (default: the method's)")
+    p.add_argument("--lam", type=finite_float(0.0), help="spatial-loss weight λ ≥ 0 (default: the method's)")
     p.add_argument("--layout", help="unit/channel layout (default: the method's)")
     p.add_argument("--layers", nargs="+", help="layers to regularise (default: the method's)")
     p.add_argument("--task", choices=("supervised", "simclr"), help="default: the method's, else supervised")
-    p.add_argument("--image-size", dest="image_size", type=int, help="input side in px (default 32 / 224)")
-    p.add_argument("--swapopt", type=int, help="tdann: swap-optimisation rounds of unit positions before training "
-                   "(TDANN's position pre-optimisation; default 0 = off)")
-    p.add_argument("--swapopt-images", dest="swapopt_images", type=int, help="training images driving the swaps (512)")
+    p.add_argument("--image-size", dest="image_size",
+                   type=int_at_least(8, " px (the networks downsample by up to 32×; CIFAR is 32 px)"),
+                   help="input side in px, ≥ 8 (default: 32 for CIFAR/digits/lfw, 224 for image folders)")
+    p.add_argument("--swapopt", type=nonnegative_int, help="tdann: swap-optimisation rounds of unit positions "
+                   "before training (TDANN's position pre-optimisation; default 0 = off)")
+    p.add_argument("--swapopt-images", dest="swapopt_images", type=positive_int,
+                   help="training images driving the swaps (default 512)")
     p.add_argument("--swapopt-reference", dest="swapopt_reference",
                    help="run folder of a trained network whose responses drive the swaps (default: the initial net)")
     p.add_argument("--out", required=True, help="run folder (RUN_DIR)")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
-    p.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, help="checkpoint every N steps")
-    p.add_argument("--keep-last", dest="keep_last", type=int, help="checkpoints kept (default 3)")
-    p.add_argument("--log-every", dest="log_every", type=int, help="log every N steps (default 10)")
-    p.add_argument("--num-workers", dest="num_workers", type=int, help="DataLoader workers (default 0)")
+    p.add_argument("--checkpoint-every", dest="checkpoint_every", type=positive_int, help="checkpoint every N steps")
+    p.add_argument("--keep-last", dest="keep_last", type=positive_int, help="checkpoints kept (default 3)")
+    p.add_argument("--log-every", dest="log_every", type=positive_int, help="log every N steps (default 10)")
+    p.add_argument("--num-workers", dest="num_workers", type=nonnegative_int, help="DataLoader workers (default 0)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 autocast on CUDA (default on)")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile")
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile (default off)")
+    p.add_argument("--seed", type=nonnegative_int, help="random seed (default 0)")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar (it is shown only on a terminal anyway)")
     p.set_defaults(func=run)
     return p
 
@@ -83,15 +123,20 @@ def trainer_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train; print where the results are. Returns 0, or 2 with a message on a bad configuration."""
-    from .base import AdapterError  # here, not at the top: .base imports torch, `cortexsim --help` must not
+    """Train; print where the results are. Bad configurations raise AdapterError (exit 2 via the CLI)."""
+    from cortexsim.cli import check_output
 
-    try:
-        trainer = trainer_from_args(args)
-        history = trainer.fit()
-    except AdapterError as exc:
-        print(f"cortexsim train: error: {exc}", file=sys.stderr)
-        return 2
+    check_output(args.out, "dir", "--out (the run folder)")
+    if args.resume and not (Path(args.out) / "config.json").is_file():
+        from .checkpoint import list_checkpoints
+
+        if not list_checkpoints(args.out):
+            from .base import AdapterError
+
+            raise AdapterError(f"nothing to resume in {str(args.out)!r}: it holds no config.json and no "
+                               f"checkpoint. Drop --resume to start a new run there.")
+    trainer = trainer_from_args(args)
+    history = trainer.fit()
     if trainer.rank_ == 0:
         last = history[-1] if history else {}
         print(f"trained {trainer.method}/{trainer.arch_} for {trainer.step_} steps "
@@ -105,7 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cortexsim")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    return args.func(args)
+    from cortexsim.cli import run_command
+
+    return run_command(args, "cortexsim train")
 
 
 if __name__ == "__main__":

@@ -577,7 +577,7 @@ class Trainer:
         self._setup()
         end = self.total_steps_ if stop_at is None else min(self.total_steps_, int(stop_at))
         bar = tqdm(total=self.total_steps_, initial=self.step_, desc=f"train {self.method}", unit="step",
-                   disable=not (self.progress and self.rank_ == 0), leave=False)
+                   disable=None if (self.progress and self.rank_ == 0) else True, leave=False)  # None: a tty only
         self._net.train()
         try:
             while self.step_ < end:

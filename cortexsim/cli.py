@@ -1,16 +1,25 @@
-"""``cortexsim`` command line: demo | record | info | train | analyze | stimuli.
+"""``cortexsim`` command line: demo | record | info | train | analyze | stimuli | export | compare.
 
 Each sub-package contributes its own sub-command through an ``add_parser``
-function, so this file only wires them together.
+function, so this file only wires them together, plus the helpers every
+sub-command shares: argparse types that refuse non-finite / out-of-range numbers,
+output-path checks before any work, one-line warnings, and :func:`run_command`,
+which turns every :class:`~cortexsim.CortexsimError` into a one-line message and
+exit code 2. Nothing heavy (torch, matplotlib) is imported until a command runs.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import math
+import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import CortexsimError
 
@@ -37,6 +46,126 @@ def parse_mapping(text: str, what: str) -> dict[str, str]:
     return out
 
 
+# ---------------------------------------------------------------------- argparse types
+def int_at_least(low: int, what: str = "") -> Callable[[str], int]:
+    """argparse type: an integer ≥ ``low`` (a clear usage error otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be ≥ {low}{what}; got {value}")
+        return value
+
+    parse.__name__ = f"integer ≥ {low}"
+    return parse
+
+
+positive_int = int_at_least(1)
+nonnegative_int = int_at_least(0)
+
+
+def finite_float(low: float | None = None, *, strict: bool = False) -> Callable[[str], float]:
+    """argparse type: a finite float (no nan/inf), optionally ≥ ``low`` (``> low`` when ``strict``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}")
+        if low is not None and (value <= low if strict else value < low):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '≥'} {low:g}; got {value:g}")
+        return value
+
+    parse.__name__ = "finite number"
+    return parse
+
+
+def check_device(name: str) -> str:
+    """``name`` if torch can use it here; a one-line error otherwise (as ``cortexsim train`` gives)."""
+    import torch
+
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise CortexsimError(f"device must be 'cpu', 'cuda' or 'cuda:N'; got {name!r}.") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CortexsimError(f"device {name!r} requested but CUDA is not available; use --device cpu.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise CortexsimError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    elif dev.type not in ("cpu", "mps"):
+        raise CortexsimError(f"device must be 'cpu', 'cuda' or 'cuda:N'; got {name!r}.")
+    return name
+
+
+# ---------------------------------------------------------------------- running a command
+#: How a library's keyword arguments are spelled on the command line, for warnings' advice.
+_WARNING_FLAGS_KEY = "warning_flags"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+@contextlib.contextmanager
+def cli_warnings(prog: str, flags: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Print each distinct warning once, on one line, as ``PROG: warning: ...`` (no source lines).
+
+    ``flags`` maps the Python spelling in a warning (``"undefined='raise'"``) to the command's
+    flag (``"--undefined raise"``), so the advice names what the user can type.
+    """
+    seen: set[str] = set()
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        text = _one_line(str(message))
+        for python, flag in (flags or {}).items():
+            text = text.replace(python, flag)
+        if text not in seen:
+            seen.add(text)
+            print(f"{prog}: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.showwarning = show  # restored by catch_warnings
+        yield
+
+
+def run_command(args: argparse.Namespace, prog: str | None = None) -> int:
+    """Run ``args.func(args)``: CortexsimError → one line and exit 2; Ctrl-C → 130; a closed pipe → quiet."""
+    prog = prog or f"cortexsim {getattr(args, 'command', '')}".strip()
+    try:
+        with cli_warnings(prog, getattr(args, _WARNING_FLAGS_KEY, None)):
+            code = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return code
+    except CortexsimError as exc:
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted (partial output files were removed)", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `cortexsim info --json | head`: the reader has gone; stop without a traceback
+        # (and without another one when Python flushes stdout at exit).
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def check_output(path: str | os.PathLike, kind: str = "file", what: str = "--out") -> Path:
+    """:func:`cortexsim.io.writable_path` for a command's output, before any work is done."""
+    from .io import writable_path
+
+    return writable_path(path, kind, what)
+
+
+# ---------------------------------------------------------------------- demo
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
@@ -47,44 +176,62 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--out", type=Path, default=Path("cortexsim_demo"), help="output folder")
-    p.add_argument("--device", default="cpu", help="torch device")
-    p.add_argument("--image-size", type=int, default=32, help="image size in pixels")
-    p.add_argument("--train-steps", type=int, default=150, help="training steps of each network (>= 1)")
-    p.add_argument("--swap-rounds", type=int, default=1000, help="swap-optimisation rounds per TDANN layer (0: off)")
-    p.add_argument("--lam", type=float, default=0.25, help="TDANN spatial-loss weight α per layer")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N")
+    p.add_argument("--image-size", type=int_at_least(32, " px (TDANN's neighbourhoods need ≥ 25 units)"), default=32,
+                   help="image size in pixels (≥ 32)")
+    p.add_argument("--train-steps", type=positive_int, default=150, help="training steps of each network (≥ 1)")
+    p.add_argument("--swap-rounds", type=nonnegative_int, default=1000,
+                   help="swap-optimisation rounds per TDANN layer (0: off)")
+    p.add_argument("--lam", type=finite_float(0.0), default=0.25, help="TDANN spatial-loss weight α per layer (≥ 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of weights, layouts, data order, stimuli")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bars (they are shown only on a terminal anyway)")
     p.set_defaults(func=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    check_output(args.out, "dir")
+    check_device(args.device)
     from .demo import run_demo
 
     run_demo(args.out, device=args.device, image_size=args.image_size, train_steps=args.train_steps,
-             swap_rounds=args.swap_rounds, lam=args.lam, seed=args.seed)
+             swap_rounds=args.swap_rounds, lam=args.lam, seed=args.seed, progress=args.progress)
     return 0
 
 
+# ---------------------------------------------------------------------- record
 def _add_record(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "record",
         help="record a model's areas on a stimulus set into a Sheet (HDF5)",
-        description="Record responses of chosen layers to stimuli, with unit positions, into a Sheet file.",
+        description="Record responses of chosen layers to stimuli, with unit positions, into a Sheet file. "
+        "With --run, the run's trained network, positions, image size and input normalisation are used.",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", help="torchvision model name, e.g. resnet18 (built with weights=None)")
     src.add_argument("--run", type=Path, help="a `cortexsim train` run folder (model + trained positions)")
-    p.add_argument("--weights", type=Path, help="state_dict file for --model (loaded with weights_only=True)")
-    p.add_argument("--num-classes", type=int, default=1000, help="classifier size of --model (default 1000)")
-    p.add_argument("--areas", type=lambda s: parse_mapping(s, "--areas"), help="AREA=MODULE,... e.g. V1=layer2.0,IT=layer4.1")
+    p.add_argument("--weights", type=Path,
+                   help="state_dict file for --model (torch.save(model.state_dict()); loaded with weights_only=True)")
+    p.add_argument("--num-classes", type=positive_int, default=1000, help="classifier size of --model (default 1000)")
+    p.add_argument("--areas", type=lambda s: parse_mapping(s, "--areas"),
+                   help="AREA=MODULE,... e.g. V1=layer2.0,IT=layer4.1 (default with --run: the run's areas)")
     p.add_argument("--layout", default="retinotopic", help="layout name, or AREA=LAYOUT,... (default retinotopic)")
-    p.add_argument("--stimuli", required=True, help="stimulus set name (see `cortexsim stimuli --help`), an image folder, or a .npy N×C×H×W float array")
+    p.add_argument("--stimuli", required=True,
+                   help="stimulus set name (see `cortexsim stimuli --help`), an image folder, or a .npy "
+                        "N×C×H×W float array")
     p.add_argument("--stimuli-path", type=Path, help="data folder for sets read from disk (floc, cifar10, ...)")
-    p.add_argument("--image-size", type=int, default=224, help="stimulus size in pixels for generated/loaded sets")
-    p.add_argument("--normalize", choices=["none", "imagenet"], default="none", help="input normalisation applied on the device")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--image-size", type=positive_int, default=None,
+                   help="stimulus size in pixels for generated/loaded sets (default 224; with --run the run's)")
+    p.add_argument("--normalize", choices=["none", "imagenet"], default=None,
+                   help="input normalisation applied on the device (default none — cortexsim runs train on "
+                        "[0, 1] images; use imagenet for torchvision-pretrained weights; with --run the run's)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="stimuli per forward pass (default 64)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
-    p.add_argument("--compression", choices=["lzf", "gzip", "none"], default="lzf", help="HDF5 filter (gzip for netCDF-C tools)")
+    p.add_argument("--compression", choices=["lzf", "gzip", "none"], default="lzf",
+                   help="HDF5 filter (default lzf; gzip for netCDF-C tools)")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar (it is shown only on a terminal anyway)")
     p.add_argument("--out", type=Path, required=True, help="Sheet file to write (.h5)")
     p.set_defaults(func=_run_record)
 
@@ -97,9 +244,14 @@ def _load_stimuli(args: argparse.Namespace):
 
     target = Path(args.stimuli)
     if target.suffix == ".npy":
-        if not target.exists():
+        if not target.is_file():
             raise StimulusError(f"no stimulus array at {str(target)!r}.")
-        return torch.from_numpy(np.load(target, allow_pickle=False))
+        try:
+            array = np.load(target, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise StimulusError(f"cannot read {str(target)!r} as a NumPy array ({_one_line(exc)}); save the stimuli "
+                                f"with np.save(path, x) where x is a float N×C×H×W array.") from None
+        return torch.from_numpy(array)
     from . import stimuli as stim
 
     if target.is_dir():
@@ -110,8 +262,81 @@ def _load_stimuli(args: argparse.Namespace):
     return stim.get(args.stimuli, **kwargs)
 
 
-def _load_model(args: argparse.Namespace):
+#: torchvision classifiers compared with a state dict that does not fit --model (cheap: built on the meta device).
+_KNOWN_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "alexnet", "vgg11", "vgg13", "vgg16",
+                "vgg19", "vgg11_bn", "vgg16_bn", "densenet121", "mobilenet_v2", "mobilenet_v3_small",
+                "efficientnet_b0", "squeezenet1_0", "googlenet", "convnext_tiny", "vit_b_16", "regnet_y_400mf")
+
+
+def _looks_like(keys: set[str]) -> str | None:
+    """The torchvision architecture whose state-dict keys are exactly ``keys``, if any."""
     import torch
+    import torchvision
+
+    for name in _KNOWN_ARCHS:
+        try:
+            with torch.device("meta"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = torchvision.models.get_model(name, weights=None)
+        except Exception:  # noqa: BLE001 - an optional guess; a model that cannot be built is skipped
+            continue
+        if set(model.state_dict()) == keys:
+            return name
+    return None
+
+
+def load_weights(model: Any, path: Path, model_name: str, num_classes: int) -> None:
+    """Load a state-dict file into ``model`` with one-line errors for every way it can be wrong."""
+    import pickle
+
+    import torch
+
+    if not path.exists():
+        raise CortexsimError(f"--weights {str(path)!r} does not exist.")
+    if path.is_dir():
+        raise CortexsimError(f"--weights {str(path)!r} is a folder; give the state-dict file (for a `cortexsim "
+                             f"train` run folder use --run {str(path)!r}).")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError) as exc:
+        first = _one_line(exc).split(". ")[0][:200]
+        raise CortexsimError(
+            f"--weights {str(path)!r} is not a loadable state dict ({first}). cortexsim loads weights with "
+            f"torch.load(weights_only=True), which refuses pickled objects such as a whole nn.Module; save "
+            f"torch.save(model.state_dict(), path) instead.") from None
+    for key in ("model", "state_dict", "model_state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        kind = type(state).__name__ if not isinstance(state, dict) else "a dict without tensors"
+        raise CortexsimError(f"--weights {str(path)!r} holds {kind}, not a state dict (a dict of tensors, "
+                             f"as model.state_dict() gives).")
+    if all(k.startswith("net.") for k in state) and not any(k.startswith("net.") for k in model.state_dict()):
+        raise CortexsimError(f"--weights {str(path)!r} looks like a cortexsim training run's model.pt; record it "
+                             f"with --run RUN_DIR (the run's network and positions) instead of --model.")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        guess = _looks_like(set(state))
+        raise CortexsimError(
+            f"--weights {str(path)!r} does not fit --model {model_name}: "
+            + (f"missing {missing[:3]}{' and more' if len(missing) > 3 else ''}" if missing else "")
+            + ("; " if missing and unexpected else "")
+            + (f"unexpected {unexpected[:3]}{' and more' if len(unexpected) > 3 else ''}" if unexpected else "")
+            + (f". Its keys are those of torchvision's {guess}: pass --model {guess}." if guess
+               else ". Pass the --model these weights belong to."))
+    wrong = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in own.items() if tuple(state[k].shape) != tuple(v.shape)]
+    if wrong:
+        k, theirs, ours = wrong[0]
+        hint = (f"; pass --num-classes {theirs[0]}" if len(theirs) >= 1 and theirs[1:] == ours[1:]
+                and theirs[0] != num_classes and len(wrong) <= 2 else "")
+        raise CortexsimError(f"--weights {str(path)!r} does not fit --model {model_name} --num-classes {num_classes}: "
+                             f"{k} has shape {theirs} in the file but {ours} in the model{hint}.")
+    model.load_state_dict(state)
+
+
+def _load_model(args: argparse.Namespace):
     import torchvision
 
     if args.run is not None:
@@ -123,18 +348,36 @@ def _load_model(args: argparse.Namespace):
         raise CortexsimError("--areas is required with --model, e.g. --areas V1=layer2.0,IT=layer4.1")
     try:
         model = torchvision.models.get_model(args.model, weights=None, num_classes=args.num_classes)
-    except ValueError as exc:
-        raise CortexsimError(f"unknown torchvision model {args.model!r}: {exc}") from exc
+    except (ValueError, TypeError) as exc:
+        raise CortexsimError(f"unknown torchvision model {args.model!r}: {_one_line(exc)}") from exc
     if args.weights is not None:
-        state = torch.load(args.weights, map_location="cpu", weights_only=True)
-        for key in ("model", "state_dict"):
-            if isinstance(state, dict) and key in state and isinstance(state[key], dict):
-                state = state[key]
-        model.load_state_dict(state)
+        load_weights(model, args.weights, args.model, args.num_classes)
     return model, args.areas, None, args.model
 
 
+def _run_defaults(args: argparse.Namespace) -> None:
+    """--image-size / --normalize: the run's own (with --run), else 224 px / none; says which it used."""
+    run_cfg: dict[str, Any] = {}
+    if args.run is not None:
+        from .adapters.trainer import _read_config
+
+        if not (Path(args.run) / "config.json").is_file():
+            raise CortexsimError(f"--run {str(args.run)!r} has no config.json; give a `cortexsim train` run folder.")
+        run_cfg = _read_config(args.run)["build"]
+    if args.image_size is None:
+        args.image_size = int(run_cfg.get("image_size") or 224)
+        if run_cfg:
+            print(f"recording at the run's image size, {args.image_size} px (--image-size to change)")
+    if args.normalize is None:
+        args.normalize = str(run_cfg.get("normalize", "none"))
+
+
 def _run_record(args: argparse.Namespace) -> int:
+    if args.weights is not None and args.run is not None:
+        raise CortexsimError("--weights goes with --model; a --run folder has its own weights (model.pt).")
+    check_output(args.out, "file")
+    check_device(args.device)
+    _run_defaults(args)
     import torch
 
     from .recording import SimulatedCortex
@@ -146,14 +389,19 @@ def _run_record(args: argparse.Namespace) -> int:
         mean = torch.tensor([0.485, 0.456, 0.406], device=args.device).view(1, 3, 1, 1)
         std = torch.tensor([0.229, 0.224, 0.225], device=args.device).view(1, 3, 1, 1)
         preprocess = lambda x: (x - mean) / std  # noqa: E731
-    attrs = {}
+    attrs = {"normalize": args.normalize}
     if args.weights is not None:
         attrs["checkpoint_sha256"] = _sha256(args.weights)
     cortex = SimulatedCortex(model, areas, layout, placements=placements, model_name=name)
-    ds = cortex.record(
-        _load_stimuli(args), batch_size=args.batch_size, device=args.device, amp=args.amp, out=args.out,
-        compression=None if args.compression == "none" else args.compression, preprocess=preprocess, attrs=attrs,
-    )
+    stimuli = _load_stimuli(args)
+    try:
+        ds = cortex.record(
+            stimuli, batch_size=args.batch_size, device=args.device, amp=args.amp, out=args.out,
+            compression=None if args.compression == "none" else args.compression, preprocess=preprocess,
+            attrs=attrs, progress=args.progress,
+        )
+    except RuntimeError as exc:  # the model itself failed on these inputs (too small, wrong channels, ...)
+        raise CortexsimError(f"the model failed on the stimuli: {_one_line(exc)[:300]}") from None
     print(f"wrote {args.out}: {ds.sizes['stimulus']} stimuli × {ds.sizes['unit']} units")
     return 0
 
@@ -168,9 +416,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# ---------------------------------------------------------------------- info
 def _add_info(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="summarise a Sheet file", description="Print areas, units, stimuli and attributes of a Sheet file.")
-    p.add_argument("sheet", type=Path)
+    p.add_argument("sheet", type=Path, help="Sheet file (.h5)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_run_info)
 
@@ -224,6 +473,7 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- the parser
 def build_parser() -> argparse.ArgumentParser:
     """The full ``cortexsim`` parser with every available sub-command."""
     from . import __version__
@@ -231,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cortexsim",
         description="Simulated cortical sheets for topographic deep networks.",
+        epilog="`cortexsim COMMAND --help` documents each command's options.",
     )
     parser.add_argument("--version", action="version", version=f"cortexsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -248,16 +499,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cortexsim`` command."""
+    if list(argv if argv is not None else sys.argv[1:]) == ["--version"]:
+        from . import __version__  # answered before the sub-commands' parsers are built
+
+        print(f"cortexsim {__version__}")
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    try:
-        return int(args.func(args) or 0)
-    except CortexsimError as exc:
-        print(f"cortexsim {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

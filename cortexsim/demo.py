@@ -46,12 +46,13 @@ def _recipe() -> dict[str, Any]:
             "nesterov": d["nesterov"], "weight_decay": d["weight_decay"]}
 
 
-def _fit(method: str, out: Path, steps: int, device: str, seed: int, image_size: int, **kw: Any):
+def _fit(method: str, out: Path, steps: int, device: str, seed: int, image_size: int, progress: bool = True,
+         **kw: Any):
     from .adapters.trainer import Trainer
 
     trainer = Trainer(method=method, arch="resnet18", layout="retinotopic", data="lfw", steps=steps,
                       batch_size=BATCH, image_size=image_size, device=device, seed=seed, out=out,
-                      checkpoint_every=max(50, steps), progress=True, **kw)
+                      checkpoint_every=max(50, steps), progress=progress, **kw)
     history = trainer.fit()
     return trainer, history
 
@@ -79,6 +80,7 @@ def run_demo(
     swap_rounds: int = 1000,
     lam: float = 0.25,
     seed: int = 0,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Run the demo and return a summary dict (paths and headline numbers).
 
@@ -93,6 +95,7 @@ def run_demo(
     swap_rounds : swap-optimisation rounds per TDANN layer (0: plain retinotopic positions).
     lam : α, the weight of each layer's TDANN spatial loss (TDANN: 0.25).
     seed : seed of weights, layouts, data order and stimuli.
+    progress : progress bars (shown only when stderr is a terminal).
     """
     import matplotlib
 
@@ -108,15 +111,15 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
-    base, _ = _fit("baseline", out / "baseline", train_steps, device, seed, image_size, **_recipe())
-    tdann, history = _fit("tdann", out / "tdann", train_steps, device, seed, image_size, lam=lam, **_recipe(),
+    base, _ = _fit("baseline", out / "baseline", train_steps, device, seed, image_size, progress, **_recipe())
+    tdann, history = _fit("tdann", out / "tdann", train_steps, device, seed, image_size, progress, lam=lam, **_recipe(),
                           swapopt=swap_rounds, swapopt_reference=out / "baseline" if swap_rounds else None)
 
     stim = stimuli.floc_offline(image_size=image_size, seed=seed)
     sheets = {}
     for name, trainer, path in (("tdann", tdann, out / "sheet.h5"), ("baseline", base, out / "baseline_sheet.h5")):
         cortex = trainer.model.export_cortex(areas=AREAS, model_name=f"resnet18-{name}-lfw")
-        ds = cortex.record(stim, batch_size=60, device=device)
+        ds = cortex.record(stim, batch_size=60, device=device, progress=progress)
         save_sheet(ds, path)
         sheets[name] = (ds, path)
 

@@ -157,6 +157,41 @@ class _SigintGuard:
         self._active = False
 
 
+def writable_path(path: str | os.PathLike, kind: str = "file", what: str = "output") -> Path:
+    """Check (before any work) that ``path`` can be written, creating the folders it needs.
+
+    ``kind="file"``: ``path`` must not be a directory and its folder must accept a new file;
+    ``kind="dir"``: ``path`` must be (or become) a writable directory. A probe file is created
+    and removed, so read-only file systems, ``/proc`` and permissions are caught too.
+
+    Raises
+    ------
+    OutputError
+        Saying what is in the way (a file, a directory, no permission) and what to pass instead.
+    """
+    from .errors import OutputError
+
+    target = Path(path)
+    folder = target if kind == "dir" else target.parent
+    if kind == "file" and target.is_dir():
+        raise OutputError(f"{what} {str(target)!r} is a directory; give a file name inside it, "
+                          f"e.g. {str(target / 'out.h5')!r}.")
+    if kind == "dir" and target.exists() and not target.is_dir():
+        raise OutputError(f"{what} {str(target)!r} is a file, not a folder; give a folder name (it is created).")
+    blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise OutputError(f"{what} {str(target)!r} cannot be created: {str(blocker)!r} is a file, not a folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".{target.name or 'out'}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}.probe"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} {str(target)!r}: {exc.strerror or exc} "
+                          f"({str(folder)!r}); choose a writable location.") from None
+    return target
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success fsync it and ``os.replace`` it in.
@@ -167,7 +202,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     gets the permissions the umask gives (not mkstemp's 0600), so a lab can share it.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        from .errors import OutputError
+
+        raise OutputError(f"cannot write {str(target)!r}: it is a directory; give a file name inside it.")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from .errors import OutputError
+
+        raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}; choose a writable location.") from None
     for stale in stale_temp_files(target):
         with contextlib.suppress(OSError):
             stale.unlink()

@@ -268,7 +268,7 @@ class SimulatedCortex:
         pool = ThreadPoolExecutor(max_workers=1) if out is not None else None
         done = 0
         try:
-            bar = tqdm(total=n, desc=f"record {self.model_name}", unit="stim", disable=not progress)
+            bar = tqdm(total=n, desc=f"record {self.model_name}", unit="stim", disable=None if progress else True)  # None: only on a terminal
             for batch in batches():
                 batch = torch.as_tensor(batch)
                 self._check_batch(batch, want_c)

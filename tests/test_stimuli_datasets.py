@@ -124,4 +124,5 @@ def test_registry_and_preview_cli(tmp_path, capsys):
     img = np.asarray(Image.open(out))
     assert img.shape[:2] == (2 * 16 + 3 * 2, 3 * 16 + 4 * 2)  # 2 rows x 3 cols with 2-px padding
     bad = parser.parse_args(["stimuli", "preview", "imagefolder", "--out", str(out), "--path", str(tmp_path / "x")])
-    assert bad.func(bad) == 2 and "does not exist" in capsys.readouterr().err
+    with pytest.raises(DatasetNotFoundError, match="does not exist"):  # the CLI prints it on one line, exit 2
+        bad.func(bad)

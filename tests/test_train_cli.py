@@ -55,9 +55,12 @@ def test_train_then_resume_from_the_command_line(tmp_path, capsys):
 
 
 def test_bad_configuration_exits_2_with_the_message(tmp_path, capsys):
-    code = cli.main(BASE + ["--steps", "2", "--lam", "-1", "--out", str(tmp_path)])
-    assert code == 2
-    assert "cortexsim train: error: lam (the spatial-loss weight λ) must be a finite number ≥ 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # refused by the parser, before any work
+        cli.main(BASE + ["--steps", "2", "--lam", "-1", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "cortexsim train: error: argument --lam: must be ≥ 0; got -1" in capsys.readouterr().err
+    code = cli.main(BASE + ["--steps", "2", "--layout", "no_such_layout", "--out", str(tmp_path)])
+    assert code == 2 and "cortexsim train: error:" in capsys.readouterr().err
     code = cli.main(BASE[:6] + [str(tmp_path / "no_cifar")] + BASE[7:] + ["--steps", "2", "--out", str(tmp_path)])
     assert code == 2 and "put CIFAR-10 as torchvision lays it out" in capsys.readouterr().err
 

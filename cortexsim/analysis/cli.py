@@ -18,9 +18,10 @@ The lead CLI imports :func:`add_parser`; :func:`main` runs the subcommand alone
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,18 @@ _NEEDS_COORD = {
 _NEEDS_FUNCTION = {"smoothness": "smoothness", "pinwheels": "pinwheels", "patches": "patches_by_category", "rsa": "rdm"}
 
 
+#: Python keyword -> analyze flag, so that warnings advise what can be typed.
+WARNING_FLAGS = {"undefined='raise'": "--undefined raise", "undefined='nan'": "--undefined nan",
+                 "min_sd=0": "--min-sd 0", "skipna=True": "--skipna"}
+#: Figure formats matplotlib writes that make sense for maps.
+FIGURE_FORMATS = ("png", "svg", "pdf", "eps", "jpg", "tif")
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``analyze`` subcommand to an argparse ``subparsers`` object."""
+    from ..cli import finite_float, nonnegative_int, positive_int
+    from .selectivity import MIN_SD
+
     p = subparsers.add_parser(
         "analyze",
         help="run analyses (selectivity, maps, clustering, ...) on a Sheet file",
@@ -57,57 +68,83 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--what", default="selectivity,preference,clustering",
                    help=f"comma-separated analyses among {', '.join(ANALYSES)}, or 'all' (every analysis the "
                    f"Sheet's stimulus coords allow). Default: %(default)s")
-    p.add_argument("--by", default="domain", help="stimulus coord of the categories (default: %(default)s)")
+    p.add_argument("--by", default="domain", help="stimulus coord of the categories (default: %(default)s; "
+                   "`cortexsim info SHEET` lists the coords)")
     p.add_argument("--target", default=None, help="category for d′/t maps and patches (default: every category vs rest)")
     p.add_argument("--reference", default=None, help="comma-separated reference categories (default: the rest)")
-    p.add_argument("--threshold", type=float, default=2.0, help="d′ threshold of preference maps (default: 2, Reset)")
+    p.add_argument("--threshold", type=finite_float(), default=2.0,
+                   help="d′ threshold of preference maps (default: 2, Reset)")
+    p.add_argument("--min-sd", type=finite_float(0.0), default=MIN_SD,
+                   help="d′/t of units whose pooled SD is below MIN_SD × the area's median are undefined "
+                        "(near-constant units; default: %(default)g, 0: off)")
+    p.add_argument("--skipna", action="store_true",
+                   help="leave out stimuli with NaN/Inf responses instead of stopping with an error")
+    p.add_argument("--patch-threshold", type=finite_float(), default=4.0,
+                   help="smoothed t a patch must exceed (default: %(default)g)")
+    p.add_argument("--patch-sigma-mm", type=finite_float(0.0), default=None,
+                   help="Gaussian smoothing of the t map in mm (default 2.4, TDANN's, scaled down on sheets "
+                        "smaller than TDANN's 70 mm VTC)")
+    p.add_argument("--patch-min-area-mm2", type=finite_float(0.0), default=None,
+                   help="smallest patch in mm² (default 100, TDANN's, scaled like --patch-sigma-mm)")
     p.add_argument("--numbers-by", default="numerosity", help="numeric stimulus coord for number maps/topography")
     p.add_argument("--orientation-coord", default="orientation_deg", help="stimulus coord of grating orientation")
     p.add_argument("--area", default=None, help="analyse only this area (default: every area separately)")
-    p.add_argument("--n-perm", type=int, default=20, help="permuted maps of the clustering/topography control")
-    p.add_argument("--seed", type=int, default=0, help="seed of the permutations")
+    p.add_argument("--n-perm", type=positive_int, default=20,
+                   help="permuted maps of the clustering/topography control (default: %(default)s)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the permutations")
     p.add_argument("--connectivity", type=int, choices=(4, 8), default=8,
                    help="grid adjacency of clustering components (8: what Hannagan's published numbers ran)")
-    p.add_argument("--radius-mm", type=float, default=None, help="neighbour radius (mm) for irregular sheets")
-    p.add_argument("--k", type=int, default=None, help="k nearest neighbours for irregular sheets (default 8)")
+    p.add_argument("--radius-mm", type=finite_float(0.0, strict=True), default=None,
+                   help="neighbour radius (mm) for irregular sheets")
+    p.add_argument("--k", type=positive_int, default=None, help="k nearest neighbours for irregular sheets (default 8)")
     p.add_argument("--undefined", choices=("raise", "nan"), default="nan",
-                   help="d′/t of constant (dead) units: stop with an error, or NaN")
-    p.add_argument("--formats", default="png,svg", help="figure formats (default: %(default)s); '' for none")
+                   help="d′/t of constant (dead) or near-constant units: stop with an error, or NaN (default)")
+    p.add_argument("--formats", default="png,svg",
+                   help=f"figure formats among {', '.join(FIGURE_FORMATS)} (default: %(default)s); '' for none")
     p.add_argument("--out", required=True, help="output folder")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, warning_flags=WARNING_FLAGS)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` as ``analyze`` arguments and run."""
+    from ..cli import run_command
+
     parser = argparse.ArgumentParser(prog="cortexsim")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["analyze", *(argv if argv is not None else sys.argv[1:])])
-    return args.func(args)
+    return run_command(args, "cortexsim analyze")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the ``analyze`` subcommand; returns the exit code (0 ok, 2 bad input)."""
+    """Run the ``analyze`` subcommand; bad input raises a CortexsimError (exit 2 through the CLI)."""
     try:
         summary = analyze(args)
-    except (CortexsimError, ValueError, KeyError) as exc:
-        print(f"cortexsim analyze: error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, KeyError) as exc:
+        if isinstance(exc, CortexsimError):
+            raise
+        raise CortexsimError(str(exc.args[0]) if exc.args else repr(exc)) from None
     print(f"wrote {Path(args.out) / 'summary.json'} ({len(summary['figures'])} figures)")
     return 0
 
 
 def _requested(args: argparse.Namespace, ds: xr.Dataset) -> tuple[list[str], dict[str, str]]:
+    from ..errors import SheetError
+
     names = [w.strip() for w in args.what.split(",") if w.strip()]
+    if not names:
+        raise CortexsimError(f"--what is empty; choose analyses among {', '.join(ANALYSES)}, or 'all'.")
     explicit = names != ["all"]
     if not explicit:
         names = list(ANALYSES)
     unknown = sorted(set(names) - set(ANALYSES))
     if unknown:
-        raise ValueError(f"unknown analyses {unknown}; choose from {', '.join(ANALYSES)} or 'all'.")
+        raise CortexsimError(f"unknown analyses {unknown}; choose from {', '.join(ANALYSES)} or 'all'.")
+    stimulus_coords = sorted(str(c) for c in ds.coords if ds[c].dims == ("stimulus",) and c != "stimulus_id")
     run_, skipped = [], {}
     for name in names:
-        coord = getattr(args, _NEEDS_COORD.get(name, ""), None)
+        flag = _NEEDS_COORD.get(name, "")
+        coord = getattr(args, flag, None)
         if coord is not None and coord not in ds.coords:
             reason = f"the Sheet has no stimulus coord {coord!r}"
         elif name in _NEEDS_FUNCTION and not available(_NEEDS_FUNCTION[name]):
@@ -116,10 +153,14 @@ def _requested(args: argparse.Namespace, ds: xr.Dataset) -> tuple[list[str], dic
             run_.append(name)
             continue
         if explicit:
-            from ..errors import SheetError
-
-            raise SheetError(f"cannot run {name!r}: {reason}. Choose other analyses with --what.")
+            option = "--" + flag.replace("_", "-")
+            raise SheetError(
+                f"cannot run {name!r}: {reason}; its stimulus coords are {stimulus_coords}. Pass "
+                f"{option} <one of those>, or choose other analyses with --what.")
         skipped[name] = reason
+    if not run_:
+        raise SheetError(f"none of the analyses can run on this Sheet ({'; '.join(f'{k}: {v}' for k, v in skipped.items())}); "
+                         f"its stimulus coords are {stimulus_coords}: pass --by / --numbers-by / --orientation-coord.")
     return run_, skipped
 
 
@@ -167,13 +208,16 @@ def _area_names(ds: xr.Dataset, area: str | None) -> list[str]:
 def analyze(args: argparse.Namespace) -> dict[str, Any]:
     """Run the analyses ``args`` asks for; returns (and writes) the summary dict."""
     from .. import open_sheet
+    from ..cli import check_output
 
+    formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FIGURE_FORMATS]
+    if bad:
+        raise CortexsimError(f"--formats: unknown figure formats {bad}; choose among {', '.join(FIGURE_FORMATS)}.")
+    out = check_output(args.out, "dir")
     ds = open_sheet(args.sheet)
     names, skipped = _requested(args, ds)
     _check_categories(ds, args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    formats = [f for f in args.formats.split(",") if f]
     summary: dict[str, Any] = {
         "sheet": str(args.sheet),
         "n_stimuli": int(ds.sizes["stimulus"]),
@@ -186,13 +230,34 @@ def analyze(args: argparse.Namespace) -> dict[str, Any]:
     }
     for area in _area_names(ds, args.area):
         sub = ds.cortex.area(area)
-        results, per_unit, figures = _analyze_area(sub, area, names, args, out, formats)
+        with _area_warnings(area):
+            results, per_unit, figures = _analyze_area(sub, area, names, args, out, formats)
         summary["areas"][area] = results
         summary["figures"] += [str(p.relative_to(out)) for p in figures]
         if per_unit:
             _write_units(per_unit, out / f"units_{_safe(area)}.nc")
     (out / "summary.json").write_text(json.dumps(_finite(jsonable(summary)), indent=2, default=str, allow_nan=False))
     return summary
+
+
+@contextlib.contextmanager
+def _area_warnings(area: str) -> Iterator[None]:
+    """Re-issue the warnings of one area's analyses once each, prefixed with the area.
+
+    d′ and t of the same units warn alike (same counts); they become one "d′/t ..." line.
+    """
+    import re
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen: dict[str, type[Warning]] = {}
+    for w in caught:
+        text = re.sub(r"^(d′|t) is ", "d′/t is ", str(w.message))
+        seen.setdefault(text, w.category)
+    for text, category in seen.items():
+        warnings.warn(f"{area}: {text}", category, stacklevel=3)
 
 
 def _finite(obj: Any) -> Any:
@@ -246,12 +311,12 @@ def _analyze_area(
 
     def moments() -> Any:
         if "moments" not in cache:
-            cache["moments"] = moments_for(ds, args.by)
+            cache["moments"] = moments_for(ds, args.by, skipna=args.skipna)
         return cache["moments"]
 
     def sel() -> xr.DataArray:
         if "sel" not in cache:
-            cache["sel"] = selectivity(ds, args.by, undefined=args.undefined, moments=moments())
+            cache["sel"] = selectivity(ds, args.by, undefined=args.undefined, min_sd=args.min_sd, moments=moments())
         return cache["sel"]
 
     def pref() -> xr.DataArray:
@@ -274,8 +339,8 @@ def _analyze_area(
             return {str(c): {"dprime": _stats(s.sel(category=c).values),
                              "n_above_threshold": int(np.sum(s.sel(category=c).values > args.threshold))}
                     for c in s["category"].values.tolist()}
-        d = dprime(ds, args.by, args.target, reference, undefined=args.undefined, moments=moments())
-        t = tstat(ds, args.by, args.target, reference, undefined=args.undefined, moments=moments())
+        d = dprime(ds, args.by, args.target, reference, undefined=args.undefined, min_sd=args.min_sd, moments=moments())
+        t = tstat(ds, args.by, args.target, reference, undefined=args.undefined, min_sd=args.min_sd, moments=moments())
         maps.update(dprime=d, t=t)
         cache["t"] = t
         figure(fg.plot_dprime_map, d, "dprime")
@@ -354,20 +419,34 @@ def _part2(ds: xr.Dataset, args: argparse.Namespace, cache: dict[str, Any], ori:
     from .selectivity import tstat
 
     def run_patches() -> dict[str, Any]:
+        settings = patch_settings(ds, args)
+        area = str(ds["area"].values[0]) if "area" in ds.coords and ds.sizes["unit"] else ""
         if args.target is None:
             from .patches import _by_category
+            from .selectivity import selectivity
 
-            summary, per_category = _by_category(ds, args.by)  # each category's patches found once
+            maps = selectivity(ds, args.by, stat="t", undefined=args.undefined, min_sd=args.min_sd, moments=moments())
+            summary, per_category = _by_category(maps, args.by, kind="t", **settings)  # each category's patches once
+            notes = {}
             for c, p in zip(summary["category"].values.tolist(), per_category):
+                p.attrs.update(area=area, category=str(c))
                 figure(fg.plot_patches, p, f"patches_{_safe(str(c))}")
-            return scalars(summary)
+                if int(p["count"]) == 0:
+                    notes[str(c)] = why_no_patches(p)
+                    print(f"cortexsim analyze: {area}/patches {c}: {notes[str(c)]}", file=sys.stderr)
+            return {**scalars(summary), "settings": settings, **({"why_none": notes} if notes else {})}
         t = cache.get("t")
         if t is None:
             ref = args.reference.split(",") if args.reference else None
-            t = tstat(ds, args.by, args.target, ref, undefined=args.undefined, moments=moments())
-        p = analysis.patches(t, kind="t")
+            t = tstat(ds, args.by, args.target, ref, undefined=args.undefined, min_sd=args.min_sd, moments=moments())
+        p = analysis.patches(t, kind="t", **settings)
+        p.attrs.update(area=area, category=str(args.target))
         figure(fg.plot_patches, p, "patches")
-        return scalars(p)
+        out = {**scalars(p), "settings": settings}
+        if int(p["count"]) == 0:
+            out["why_none"] = why_no_patches(p)
+            print(f"cortexsim analyze: {area}/patches {args.target}: {out['why_none']}", file=sys.stderr)
+        return out
 
     def run_rsa() -> dict[str, Any]:
         by = args.by if args.by in ds.coords else None
@@ -393,6 +472,46 @@ def _part2(ds: xr.Dataset, args: argparse.Namespace, cache: dict[str, Any], ori:
         "patches": run_patches,
         "rsa": run_rsa,
     }
+
+
+#: TDANN's patch settings (Margalit et al. 2024) and the sheet they belong to (its 70 mm VTC).
+TDANN_PATCH = {"sigma_mm": 2.4, "min_area_mm2": 100.0, "side_mm": 70.0}
+
+
+def patch_settings(ds: xr.Dataset, args: argparse.Namespace) -> dict[str, float]:
+    """threshold / sigma_mm / min_area_mm2 of the patch search on this area.
+
+    Unless given, σ and the smallest area are TDANN's (2.4 mm, 100 mm² on its 70 mm VTC sheet),
+    scaled by side/70 (σ) and (side/70)² (area) on a smaller sheet, so a small sheet is not
+    smoothed flat nor asked for patches larger than itself.
+    """
+    pos = ds.cortex.positions[:, :2]
+    side = float(np.ptp(pos, axis=0).min()) if len(pos) > 1 else 0.0
+    f = min(1.0, side / TDANN_PATCH["side_mm"]) if side > 0 else 1.0
+    return {"threshold": float(args.patch_threshold),
+            "sigma_mm": float(args.patch_sigma_mm if args.patch_sigma_mm is not None else TDANN_PATCH["sigma_mm"] * f),
+            "min_area_mm2": float(args.patch_min_area_mm2 if args.patch_min_area_mm2 is not None
+                                  else TDANN_PATCH["min_area_mm2"] * f * f)}
+
+
+def why_no_patches(p: xr.Dataset) -> str:
+    """Why :func:`~cortexsim.analysis.patches` found nothing: the peak was too low, or the regions too small."""
+    from scipy import ndimage
+
+    smoothed = np.asarray(p["smoothed"].values, float)
+    threshold, min_area = float(p.attrs["threshold"]), float(p.attrs["min_area_mm2"])
+    res = float(p.attrs["resolution_mm"])
+    kind = p.attrs.get("kind", "t")
+    if not np.isfinite(smoothed).any():
+        return "no finite selectivity on this sheet."
+    peak = float(np.nanmax(smoothed))
+    if peak <= threshold:
+        return (f"0 patches: the smoothed {kind} peaks at {peak:.3g}, not above the threshold {threshold:g} "
+                f"(lower it with --patch-threshold, or record more stimuli: t grows with their number).")
+    labels, n = ndimage.label(np.nan_to_num(smoothed, nan=-np.inf) > threshold)
+    largest = float(np.bincount(labels.ravel())[1:].max()) * res * res if n else 0.0
+    return (f"0 patches: the smoothed {kind} exceeds {threshold:g} in {n} region(s), the largest {largest:.3g} mm², "
+            f"all smaller than --patch-min-area-mm2 {min_area:g}.")
 
 
 if __name__ == "__main__":  # pragma: no cover

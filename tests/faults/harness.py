@@ -265,3 +265,139 @@ if __name__ == "__main__":  # pragma: no cover - manual full run
         print("flip-a-byte:", len(fl), count(fl.values()))
         bad = sorted({k.split("_flip")[1].split("_", 1)[1] for k, v in fl.items() if v == "silent"})
         print("  silent in:", bad)
+
+
+# ---------------------------------------------------------------------- bad command lines
+def cli_fixtures(folder: Path) -> dict[str, Path]:
+    """Files the bad invocations point at: a Sheet, weights of several wrong kinds, bad stimuli."""
+    import torch
+    import torchvision
+
+    folder = Path(folder)
+    f = {"sheet": write_sheet(folder / "sheet.h5"), "dir": folder / "adir", "file": folder / "afile.txt"}
+    f["dir"].mkdir(exist_ok=True)
+    f["file"].write_text("not a folder")
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None, num_classes=5)
+    torch.save(net.state_dict(), folder / "good.pt")
+    torch.save(torch.zeros(3), folder / "tensor.pt")  # loads, but is no state dict
+    torch.save(net, folder / "whole_model.pt")  # a pickled nn.Module: refused by weights_only=True
+    torch.save(torchvision.models.alexnet(weights=None, num_classes=5).state_dict(), folder / "alexnet.pt")
+    torch.save(torchvision.models.resnet34(weights=None, num_classes=5).state_dict(), folder / "resnet34.pt")
+    (folder / "garbage.pt").write_bytes(b"\x00garbage" * 10)
+    np.save(folder / "x.npy", np.random.default_rng(0).random((4, 3, 32, 32), dtype=np.float32))
+    np.save(folder / "x2d.npy", np.zeros((4, 3), np.float32))
+    np.save(folder / "xint.npy", np.zeros((4, 3, 32, 32), np.int64))
+    (folder / "corrupt.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
+    np.save(folder / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    for k, v in f.items():
+        f[k] = v
+    return {**f, **{p.stem: p for p in folder.iterdir() if p.suffix in (".pt", ".npy")}}
+
+
+def cli_cases(f: dict[str, Path]) -> list[tuple[str, list[str]]]:
+    """(name, argv) of bad invocations of every subcommand; each must exit 2 with a one-line error."""
+    sheet, out = str(f["sheet"]), str(f["dir"].parent / "out")
+    rec = ["record", "--model", "resnet18", "--num-classes", "5", "--areas", "IT=layer4.1", "--stimuli", str(f["x"]),
+           "--image-size", "32"]
+    return [
+        # --out unusable: under a file, an existing directory where a file is expected, /proc
+        ("record --out under a file", rec + ["--out", str(f["file"]) + "/s.h5"]),
+        ("record --out is a directory", rec + ["--out", str(f["dir"])]),
+        ("record --out in /proc", rec + ["--out", "/proc/cortexsim_test/s.h5"]),
+        ("analyze --out is a file", ["analyze", sheet, "--out", str(f["file"])]),
+        ("analyze --out under a file", ["analyze", sheet, "--out", str(f["file"]) + "/res"]),
+        ("analyze --out in /proc", ["analyze", sheet, "--out", "/proc/cortexsim_test"]),
+        ("train --out is a file", ["train", "--steps", "1", "--out", str(f["file"])]),
+        ("train --out in /proc", ["train", "--steps", "1", "--out", "/proc/cortexsim_test"]),
+        ("demo --out is a file", ["demo", "--out", str(f["file"])]),
+        ("preview --out is a directory", ["stimuli", "preview", "gratings", "--out", str(f["dir"])]),
+        ("preview --out under a file", ["stimuli", "preview", "gratings", "--out", str(f["file"]) + "/g.png"]),
+        # record --weights
+        ("record --weights missing", rec + ["--weights", str(f["dir"] / "nope.pt"), "--out", out + "/a.h5"]),
+        ("record --weights a directory", rec + ["--weights", str(f["dir"]), "--out", out + "/a.h5"]),
+        ("record --weights a tensor", rec + ["--weights", str(f["tensor"]), "--out", out + "/a.h5"]),
+        ("record --weights a whole model", rec + ["--weights", str(f["whole_model"]), "--out", out + "/a.h5"]),
+        ("record --weights of alexnet", rec + ["--weights", str(f["alexnet"]), "--out", out + "/a.h5"]),
+        ("record --weights of resnet34", rec + ["--weights", str(f["resnet34"]), "--out", out + "/a.h5"]),
+        ("record --weights garbage", rec + ["--weights", str(f["garbage"]), "--out", out + "/a.h5"]),
+        ("record --device cuda:7", rec + ["--device", "cuda:7", "--out", out + "/a.h5"]),
+        ("record --device nonsense", rec + ["--device", "gpu0", "--out", out + "/a.h5"]),
+        ("record --batch-size 0", rec + ["--batch-size", "0", "--out", out + "/a.h5"]),
+        ("record --image-size 0", rec[:-1] + ["0", "--out", out + "/a.h5"]),
+        # stimuli
+        ("record corrupt .npy", rec[:8] + [str(f["corrupt"]), "--out", out + "/a.h5"]),
+        ("record 2-D .npy", rec[:8] + [str(f["x2d"]), "--out", out + "/a.h5"]),
+        ("record int .npy", rec[:8] + [str(f["xint"]), "--out", out + "/a.h5"]),
+        ("record object .npy", rec[:8] + [str(f["obj"]), "--out", out + "/a.h5"]),
+        ("record unknown set", rec[:8] + ["no_such_set", "--out", out + "/a.h5"]),
+        ("preview --nrow 0", ["stimuli", "preview", "gratings", "--nrow", "0", "--out", out + "/g.png"]),
+        ("preview --nrow -1", ["stimuli", "preview", "gratings", "--nrow", "-1", "--out", out + "/g.png"]),
+        ("preview --n 0", ["stimuli", "preview", "gratings", "--n", "0", "--out", out + "/g.png"]),
+        ("preview unknown extension", ["stimuli", "preview", "gratings", "--out", out + "/g.xyz"]),
+        ("preview --image-size 0", ["stimuli", "preview", "gratings", "--image-size", "0", "--out", out + "/g.png"]),
+        ("preview unknown set", ["stimuli", "preview", "nope", "--out", out + "/g.png"]),
+        ("preview floc without --path", ["stimuli", "preview", "floc", "--out", out + "/g.png"]),
+        # train
+        ("train --image-size 3", ["train", "--steps", "1", "--image-size", "3", "--out", out + "/t1"]),
+        ("train --lr inf", ["train", "--steps", "1", "--lr", "inf", "--out", out + "/t2"]),
+        ("train --lr nan", ["train", "--steps", "1", "--lr", "nan", "--out", out + "/t3"]),
+        ("train --lam -1", ["train", "--steps", "1", "--lam", "-1", "--out", out + "/t4"]),
+        ("train --steps 0", ["train", "--steps", "0", "--out", out + "/t5"]),
+        ("train --method nope", ["train", "--method", "nope", "--steps", "1", "--out", out + "/t6"]),
+        ("train --arch nope", ["train", "--arch", "nope", "--steps", "1", "--out", out + "/t7"]),
+        ("train --data missing", ["train", "--data", str(f["dir"] / "nope"), "--steps", "1", "--out", out + "/t8"]),
+        ("train --resume nothing", ["train", "--resume", "--out", str(f["dir"] / "empty_run")]),
+        ("train --device cuda:7", ["train", "--steps", "1", "--device", "cuda:7", "--out", out + "/t9"]),
+        # demo
+        ("demo --train-steps 0", ["demo", "--train-steps", "0", "--out", out + "/demo"]),
+        ("demo --image-size 3", ["demo", "--image-size", "3", "--out", out + "/demo"]),
+        ("demo --device cuda:7", ["demo", "--device", "cuda:7", "--out", out + "/demo"]),
+        ("demo --lam nan", ["demo", "--lam", "nan", "--out", out + "/demo"]),
+        # info / analyze
+        ("info missing file", ["info", str(f["dir"] / "nope.h5")]),
+        ("info of a directory", ["info", str(f["dir"])]),
+        ("info of weights", ["info", str(f["good"])]),
+        ("analyze --what ''", ["analyze", sheet, "--what", "", "--out", out + "/an1"]),
+        ("analyze --what nonsense", ["analyze", sheet, "--what", "bogus", "--out", out + "/an2"]),
+        ("analyze --threshold nan", ["analyze", sheet, "--threshold", "nan", "--out", out + "/an3"]),
+        ("analyze --threshold inf", ["analyze", sheet, "--threshold", "inf", "--out", out + "/an3"]),
+        ("analyze --by missing", ["analyze", sheet, "--by", "category", "--out", out + "/an4"]),
+        ("analyze --target missing", ["analyze", sheet, "--target", "cars", "--out", out + "/an5"]),
+        ("analyze --n-perm 0", ["analyze", sheet, "--n-perm", "0", "--out", out + "/an6"]),
+        ("analyze --radius-mm -1", ["analyze", sheet, "--radius-mm", "-1", "--out", out + "/an7"]),
+        ("analyze --k 0", ["analyze", sheet, "--k", "0", "--out", out + "/an8"]),
+        ("analyze --formats bmp", ["analyze", sheet, "--formats", "bmp", "--out", out + "/an9"]),
+        ("analyze --area nope", ["analyze", sheet, "--area", "V9", "--out", out + "/an10"]),
+        ("analyze not a sheet", ["analyze", str(f["good"]), "--out", out + "/an11"]),
+    ]
+
+
+def run_cli(argv: list[str]) -> tuple[int, str]:
+    """Run ``cortexsim argv`` in this process; (exit code, stderr). A raw exception gives code -1 and its traceback."""
+    import contextlib
+    import io
+    import traceback
+
+    from cortexsim.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse usage errors
+            code = exc.code if isinstance(exc.code, int) else 1
+        except Exception:  # noqa: BLE001 - counting what escapes is the point
+            traceback.print_exc(file=err)
+            code = -1
+    return int(code), err.getvalue()
+
+
+def classify_cli(code: int, stderr: str) -> str:
+    """``clean`` (exit 2, an error line, no traceback), ``traceback``, ``passed`` (exit 0: not refused) or ``other``."""
+    if "Traceback" in stderr or code == -1:
+        return "traceback"
+    if code == 0:
+        return "passed"
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and "warning" not in ln.lower()]
+    return "clean" if code == 2 and lines and "error" in lines[-1] else "other"
