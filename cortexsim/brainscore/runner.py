@@ -84,8 +84,12 @@ def _write_assembly(assembly, path: Path) -> None:
 
     coords = {}
     for name, dims, values in walk_coords(assembly):
+        if not set(dims) <= set(assembly.dims):
+            continue
         values = np.asarray(values)
         if values.dtype == object:
+            if values.ndim != 1 or any(isinstance(v, (tuple, list, np.ndarray)) for v in values):
+                continue  # e.g. time_bin tuples: no flat NetCDF form, and nothing cortexsim reads
             values = values.astype(str)
         coords[name] = (dims, values)
     ds = xr.Dataset({"responses": (assembly.dims, np.asarray(assembly.values))}, coords=coords)
@@ -300,7 +304,30 @@ def look_at(request: dict, work: Path) -> dict:
         _write_assembly(act, path)
         result["regions"][region] = {"file": str(path), "shape": list(act.shape), "coords": _levels(act)}
     result["seconds_look_at"] = round(time.perf_counter() - t1, 3)
+    if request.get("run_tests"):
+        result["tests"] = _plugin_tests(request["plugin"], work)
     return result
+
+
+def _plugin_tests(folder: str, work: Path) -> dict[str, str]:
+    """Call the ``test_*`` functions of a plugin's ``test.py`` (pytest is not installed here): name -> 'passed'."""
+    import importlib
+    import inspect
+
+    module = importlib.import_module(f"brainscore_vision.models.{Path(folder).resolve().name}.test")
+    results = {}
+    for name, fn in sorted(vars(module).items()):
+        if not (name.startswith("test_") and callable(fn)):
+            continue
+        tmp = work / "plugin_tests" / name
+        tmp.mkdir(parents=True, exist_ok=True)
+        kwargs = {"tmp_path": tmp} if "tmp_path" in inspect.signature(fn).parameters else {}
+        try:
+            fn(**kwargs)
+            results[name] = "passed"
+        except Exception as exc:  # noqa: BLE001 - reported back, one line per test
+            results[name] = f"failed: {type(exc).__name__}: {exc}"
+    return results
 
 
 def _levels(assembly, dim: str = "neuroid") -> list[str]:
