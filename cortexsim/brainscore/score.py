@@ -28,8 +28,10 @@ the chance level of every metric in the same run.
 
 Cross-validation stratifies on ``object_name`` (Brain-Score's default). With
 ``stratification_coord="auto"`` the neural data's ``object_name`` is used, else
-the Sheet's ``category`` coord; pass a coord name to stratify on it, or None for
-plain random splits.
+the Sheet's ``category`` coord (falling back to random splits when that coord is
+too fine: fewer than 2 stimuli per class, or more classes than a 10 % test split
+holds); pass a coord name to stratify on it (then such a coord is an error), or
+None for plain random splits.
 
 Cost: PLS on many units is slow (≈ 100 s for 25k units × 200 stimuli on 2 CPU
 cores); ``n_components`` (PCA of the model responses over the scored stimuli, as
@@ -130,6 +132,7 @@ def _stratification(coord: str | None, neural: xr.DataArray, sub: xr.Dataset,
 
 
 def _check_strata(labels: np.ndarray, splits_test_fraction: float = 0.1) -> None:
+    """Brain-Score's StratifiedShuffleSplit needs ≥ 2 stimuli per class and no more classes than test stimuli."""
     classes, counts = np.unique(labels, return_counts=True)
     n_test = math.ceil(splits_test_fraction * len(labels))
     if counts.min() < 2 or len(classes) > n_test:
@@ -227,7 +230,12 @@ def score(sheet: Any, neural: Any, metric: str | list[str] = "pls", *, region: s
     if any(m in _CROSS_VALIDATED for m in names):
         labels = _stratification(stratification_coord, data, sub, stimulus_ids)
         if labels is not None:
-            _check_strata(labels)
+            try:
+                _check_strata(labels)
+            except BrainScoreError:
+                if stratification_coord != "auto":
+                    raise
+                labels = None  # auto: a coord too fine for stratified splits -> plain random splits
     if labels is not None:
         model = model.assign_coords(object_name=("presentation", labels))
         lookup = dict(zip(stimulus_ids, labels))
