@@ -11,8 +11,14 @@ Nothing is ever downloaded. Layouts (as torchvision writes them)::
 ``root`` may also be the inner folder itself. The *binary* CIFAR version is
 preferred when present: it needs no unpickling and is memory-mapped, so images
 are read per batch. The python version is unpickled with a restricted
-unpickler (numpy arrays and builtins only, no arbitrary code) and held as uint8
-(150 MB for the CIFAR-10 training split).
+unpickler (numpy arrays and builtins only, no arbitrary code; no array or buffer
+larger than the file could hold, so a crafted file cannot request terabytes) and
+held as uint8 (150 MB for the CIFAR-10 training split).
+
+Symbolic links in an image folder are followed, as torchvision's ``ImageFolder``
+does, so a subset made of links into a larger dataset works; a link can therefore
+make cortexsim read images outside ``root``. ``imagefolder(..., links="refuse")``
+refuses class folders and images that resolve outside ``root``.
 
 Coords: ``label`` (int class index), ``label_name``, ``macro_class`` (str,
 ``"none"`` outside every macro class), ``split``; CIFAR-100 adds
@@ -22,6 +28,7 @@ Coords: ``label`` (int class index), ``label_name``, ``macro_class`` (str,
 from __future__ import annotations
 
 import io
+import os
 import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -60,18 +67,67 @@ _SAFE_GLOBALS = {
 }
 
 
+def _nbytes(shape, dtype) -> int:
+    """Bytes an array of ``shape`` and ``dtype`` needs (-1 when they are not a valid shape/dtype)."""
+    try:
+        dims = [int(shape)] if np.ndim(shape) == 0 else [int(n) for n in shape]
+        return int(np.prod(dims, dtype=object)) * np.dtype(dtype).itemsize if min(dims, default=0) >= 0 else -1
+    except (TypeError, ValueError):
+        return -1
+
+
 class _SafeUnpickler(pickle.Unpickler):
-    """Unpickles CIFAR batches (dicts of lists/numpy arrays) and refuses anything else."""
+    """Unpickles CIFAR batches (dicts of lists/numpy arrays) and refuses anything else.
+
+    ``limit`` caps, in bytes, every array or bytearray the pickle asks to allocate: a CIFAR
+    batch holds its pixels in the file, so nothing in it needs more than the file's size
+    (a crafted ``bytearray(2**42)`` would otherwise be a MemoryError, or swap the machine).
+    """
+
+    def __init__(self, file: io.BytesIO, *, limit: int, name: str = "file", **kwargs) -> None:
+        super().__init__(file, **kwargs)
+        self.limit, self.name = int(limit), name
+
+        def check(n: int, what: str) -> None:
+            if n > self.limit:
+                raise StimulusError(f"{self.name}: the pickle asks for {what} of {n:,} bytes, more than the "
+                                    f"file ({self.limit:,} bytes with headroom) can hold; not a CIFAR batch file")
+
+        def capped_bytearray(*args):
+            if args and isinstance(args[0], int):
+                check(args[0], "a bytearray")
+            return bytearray(*args)
+
+        def capped_ndarray(shape, dtype=float, *args, **kw):
+            check(_nbytes(shape, dtype), "an array")
+            return np.ndarray(shape, dtype, *args, **kw)
+
+        def capped_reconstruct(subtype, shape, dtype):
+            check(_nbytes(shape, dtype), "an array")
+            return self._reconstruct(np.ndarray if subtype is capped_ndarray else subtype, shape, dtype)
+
+        self._capped = {"bytearray": capped_bytearray, "ndarray": capped_ndarray, "_reconstruct": capped_reconstruct}
 
     def find_class(self, module: str, name: str):
-        if (module, name) in _SAFE_GLOBALS:
-            return super().find_class(module, name)
-        raise StimulusError(f"refusing to unpickle {module}.{name}: not a CIFAR batch file")
+        if (module, name) not in _SAFE_GLOBALS:
+            raise StimulusError(f"refusing to unpickle {module}.{name}: not a CIFAR batch file")
+        real = super().find_class(module, name)
+        if name == "_reconstruct":
+            self._reconstruct = real
+        return self._capped.get(name, real)
 
 
 def _unpickle(path: Path) -> dict:
     with open(path, "rb") as f:
-        d = _SafeUnpickler(io.BytesIO(f.read()), encoding="latin1").load()
+        raw = f.read()
+    try:
+        d = _SafeUnpickler(io.BytesIO(raw), limit=2 * len(raw) + 2**20, name=str(path), encoding="latin1").load()
+    except StimulusError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError, OverflowError, UnicodeError) as exc:
+        raise StimulusError(f"{path} is not a readable CIFAR batch ({type(exc).__name__}: {str(exc)[:200]}); "
+                            f"replace it with the file from the original archive") from None
     if not isinstance(d, dict):
         raise StimulusError(f"{path} is not a CIFAR batch (expected a pickled dict)")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
@@ -204,13 +260,19 @@ def imagefolder(
     image_size: int | Sequence[int] = 224,
     channels: int = 3,
     normalize: Normalize = None,
+    links: str = "follow",
 ) -> FileSet:
     """ImageNet-style folder ``root/<class>/<image>`` read lazily (class order as torchvision ImageFolder).
 
     ``macro_classes`` maps a macro-class name to class indices or class-folder names.
+    ``links``: ``"follow"`` symbolic links wherever they point (torchvision's behaviour; a
+    subset made of links into a larger dataset works), or ``"refuse"`` class folders and
+    images that resolve outside ``root`` (a StimulusError naming the first).
     """
     from torchvision.datasets import ImageFolder
 
+    if links not in ("follow", "refuse"):
+        raise StimulusError(f"links must be 'follow' or 'refuse'; got {links!r}")
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetNotFoundError(f"image folder {root} does not exist; expected {root}/<class name>/<image>.png|jpg")
@@ -221,6 +283,8 @@ def imagefolder(
             f"no images found under {root} ({e}); expected {root}/<class name>/<image>.png|jpg, one folder per class"
         ) from None
     paths = [p for p, _ in ds.samples]
+    if links == "refuse":
+        _refuse_outside(root, [str(root / c) for c in ds.classes] + paths)
     labels = np.asarray([t for _, t in ds.samples], np.int64)
     names = np.asarray(ds.classes, dtype=object)[labels].astype(str)
     macro = np.full(labels.size, "none", dtype=object)
@@ -232,3 +296,14 @@ def imagefolder(
         "label": labels, "label_name": names, "macro_class": macro.astype(str), "path": paths,
     })
     return FileSet(meta, image_size=image_size, channels=channels, normalize=normalize)
+
+
+def _refuse_outside(root: Path, paths: Sequence[str]) -> None:
+    """StimulusError naming the first of ``paths`` whose real location is outside ``root``."""
+    base = os.path.realpath(root)
+    real = [os.path.realpath(p) for p in paths]  # one stat per path: file-system work, not arithmetic
+    outside = [(p, r) for p, r in zip(paths, real) if os.path.commonpath([base, r]) != base]
+    if outside:
+        p, r = outside[0]
+        raise StimulusError(f"{p} is a link to {r}, outside the image folder {base} ({len(outside)} such paths); "
+                            f"copy the images in, or pass links='follow' to read them where they are")
