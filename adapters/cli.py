@@ -57,7 +57,7 @@ def methods_table() -> str:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``train`` subcommand to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
-    from cortexsim.cli import finite_float, int_at_least, nonnegative_int, positive_int
+    from cortexsim.cliutil import finite_float, int_at_least, nonnegative_int, positive_int
 
     p = subparsers.add_parser(
         "train", help="train a topographic method (tdann, channel, ws, as, reset, topoloss, baseline)",
@@ -124,7 +124,7 @@ def trainer_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Train; print where the results are. Bad configurations raise AdapterError (exit 2 via the CLI)."""
-    from cortexsim.cli import check_output
+    from cortexsim.cliutil import check_output
 
     check_output(args.out, "dir", "--out (the run folder)")
     if args.resume and not (Path(args.out) / "config.json").is_file():
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cortexsim")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    from cortexsim.cli import run_command
+    from cortexsim.cliutil import run_command
 
     return run_command(args, "cortexsim train")
 

@@ -1,26 +1,32 @@
 """``cortexsim`` command line: demo | record | info | train | analyze | stimuli | export | compare.
 
 Each sub-package contributes its own sub-command through an ``add_parser``
-function, so this file only wires them together, plus the helpers every
-sub-command shares: argparse types that refuse non-finite / out-of-range numbers,
-output-path checks before any work, one-line warnings, and :func:`run_command`,
-which turns every :class:`~cortexsim.CortexsimError` into a one-line message and
-exit code 2. Nothing heavy (torch, matplotlib) is imported until a command runs.
+function, so this file only wires them together; the helpers they share (argparse
+types, output checks, :func:`run_command`) are in :mod:`cortexsim.cliutil`. Nothing
+heavy (torch, matplotlib) is imported until a command runs.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import json
-import math
-import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .cliutil import (  # noqa: F401 - re-exported: sub-commands and tests import them from here
+    check_device,
+    check_output,
+    finite_float,
+    int_at_least,
+    nonnegative_int,
+    one_line,
+    parse_mapping,
+    positive_int,
+    run_command,
+)
 from .errors import CortexsimError
 
 # (module, attribute) of each sub-package's `add_parser(subparsers)`.
@@ -31,138 +37,6 @@ _PLUGINS = (
     ("cortexsim.export.cli", "add_parser"),
     ("cortexsim.compare.cli", "add_parser"),
 )
-
-
-def parse_mapping(text: str, what: str) -> dict[str, str]:
-    """Parse ``"V1=layer2.0,IT=layer4.1"`` into ``{"V1": "layer2.0", "IT": "layer4.1"}``."""
-    out: dict[str, str] = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise argparse.ArgumentTypeError(f"{what} must look like AREA=NAME[,AREA=NAME]; got {item!r}.")
-        out[key.strip()] = value.strip()
-    if not out:
-        raise argparse.ArgumentTypeError(f"{what} is empty.")
-    return out
-
-
-# ---------------------------------------------------------------------- argparse types
-def int_at_least(low: int, what: str = "") -> Callable[[str], int]:
-    """argparse type: an integer ≥ ``low`` (a clear usage error otherwise)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be ≥ {low}{what}; got {value}")
-        return value
-
-    parse.__name__ = f"integer ≥ {low}"
-    return parse
-
-
-positive_int = int_at_least(1)
-nonnegative_int = int_at_least(0)
-
-
-def finite_float(low: float | None = None, *, strict: bool = False) -> Callable[[str], float]:
-    """argparse type: a finite float (no nan/inf), optionally ≥ ``low`` (``> low`` when ``strict``)."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}")
-        if low is not None and (value <= low if strict else value < low):
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '≥'} {low:g}; got {value:g}")
-        return value
-
-    parse.__name__ = "finite number"
-    return parse
-
-
-def check_device(name: str) -> str:
-    """``name`` if torch can use it here; a one-line error otherwise (as ``cortexsim train`` gives)."""
-    import torch
-
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise CortexsimError(f"device must be 'cpu', 'cuda' or 'cuda:N'; got {name!r}.") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise CortexsimError(f"device {name!r} requested but CUDA is not available; use --device cpu.")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise CortexsimError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s).")
-    elif dev.type not in ("cpu", "mps"):
-        raise CortexsimError(f"device must be 'cpu', 'cuda' or 'cuda:N'; got {name!r}.")
-    return name
-
-
-# ---------------------------------------------------------------------- running a command
-#: How a library's keyword arguments are spelled on the command line, for warnings' advice.
-_WARNING_FLAGS_KEY = "warning_flags"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
-
-
-@contextlib.contextmanager
-def cli_warnings(prog: str, flags: Mapping[str, str] | None = None) -> Iterator[None]:
-    """Print each distinct warning once, on one line, as ``PROG: warning: ...`` (no source lines).
-
-    ``flags`` maps the Python spelling in a warning (``"undefined='raise'"``) to the command's
-    flag (``"--undefined raise"``), so the advice names what the user can type.
-    """
-    seen: set[str] = set()
-
-    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-        text = _one_line(str(message))
-        for python, flag in (flags or {}).items():
-            text = text.replace(python, flag)
-        if text not in seen:
-            seen.add(text)
-            print(f"{prog}: warning: {text}", file=sys.stderr)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.showwarning = show  # restored by catch_warnings
-        yield
-
-
-def run_command(args: argparse.Namespace, prog: str | None = None) -> int:
-    """Run ``args.func(args)``: CortexsimError → one line and exit 2; Ctrl-C → 130; a closed pipe → quiet."""
-    prog = prog or f"cortexsim {getattr(args, 'command', '')}".strip()
-    try:
-        with cli_warnings(prog, getattr(args, _WARNING_FLAGS_KEY, None)):
-            code = int(args.func(args) or 0)
-        sys.stdout.flush()
-        return code
-    except CortexsimError as exc:
-        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted (partial output files were removed)", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # `cortexsim info --json | head`: the reader has gone; stop without a traceback
-        # (and without another one when Python flushes stdout at exit).
-        with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        return 1
-
-
-def check_output(path: str | os.PathLike, kind: str = "file", what: str = "--out") -> Path:
-    """:func:`cortexsim.io.writable_path` for a command's output, before any work is done."""
-    from .io import writable_path
-
-    return writable_path(path, kind, what)
 
 
 # ---------------------------------------------------------------------- demo
@@ -184,9 +58,9 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
                    help="swap-optimisation rounds per TDANN layer (0: off)")
     p.add_argument("--lam", type=finite_float(0.0), default=0.25, help="TDANN spatial-loss weight α per layer (≥ 0)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of weights, layouts, data order, stimuli")
-    p.add_argument("--no-progress", dest="progress", action="store_false",
+    p.set_defaults(func=_run_demo, progress=True)  # before --no-progress: its SUPPRESS keeps "(default: True)" out
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS,
                    help="no progress bars (they are shown only on a terminal anyway)")
-    p.set_defaults(func=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -249,7 +123,7 @@ def _load_stimuli(args: argparse.Namespace):
         try:
             array = np.load(target, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
-            raise StimulusError(f"cannot read {str(target)!r} as a NumPy array ({_one_line(exc)}); save the stimuli "
+            raise StimulusError(f"cannot read {str(target)!r} as a NumPy array ({one_line(exc)}); save the stimuli "
                                 f"with np.save(path, x) where x is a float N×C×H×W array.") from None
         return torch.from_numpy(array)
     from . import stimuli as stim
@@ -299,7 +173,7 @@ def load_weights(model: Any, path: Path, model_name: str, num_classes: int) -> N
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError) as exc:
-        first = _one_line(exc).split(". ")[0][:200]
+        first = one_line(exc).split(". ")[0][:200]
         raise CortexsimError(
             f"--weights {str(path)!r} is not a loadable state dict ({first}). cortexsim loads weights with "
             f"torch.load(weights_only=True), which refuses pickled objects such as a whole nn.Module; save "
@@ -349,7 +223,7 @@ def _load_model(args: argparse.Namespace):
     try:
         model = torchvision.models.get_model(args.model, weights=None, num_classes=args.num_classes)
     except (ValueError, TypeError) as exc:
-        raise CortexsimError(f"unknown torchvision model {args.model!r}: {_one_line(exc)}") from exc
+        raise CortexsimError(f"unknown torchvision model {args.model!r}: {one_line(exc)}") from exc
     if args.weights is not None:
         load_weights(model, args.weights, args.model, args.num_classes)
     return model, args.areas, None, args.model
@@ -401,7 +275,7 @@ def _run_record(args: argparse.Namespace) -> int:
             attrs=attrs, progress=args.progress,
         )
     except RuntimeError as exc:  # the model itself failed on these inputs (too small, wrong channels, ...)
-        raise CortexsimError(f"the model failed on the stimuli: {_one_line(exc)[:300]}") from None
+        raise CortexsimError(f"the model failed on the stimuli: {one_line(exc)[:300]}") from None
     print(f"wrote {args.out}: {ds.sizes['stimulus']} stimuli × {ds.sizes['unit']} units")
     return 0
 

@@ -41,7 +41,7 @@ def _pil_format(path: str | Path) -> str:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``stimuli`` sub-command (with its ``preview`` action) to a CLI."""
-    from cortexsim.cli import positive_int
+    from cortexsim.cliutil import positive_int
 
     from .registry import describe, names
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``cortexsim stimuli preview``; bad input raises a CortexsimError (exit 2 through the CLI)."""
     from pathlib import Path
 
-    from cortexsim.cli import check_output
+    from cortexsim.cliutil import check_output
 
     from .registry import get
 
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry point (``python -m cortexsim.stimuli.cli preview ...``)."""
-    from cortexsim.cli import run_command
+    from cortexsim.cliutil import run_command
 
     parser = argparse.ArgumentParser(prog="cortexsim")
     add_parser(parser.add_subparsers(dest="command", required=True))

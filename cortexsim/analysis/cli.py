@@ -55,7 +55,7 @@ FIGURE_FORMATS = ("png", "svg", "pdf", "eps", "jpg", "tif")
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``analyze`` subcommand to an argparse ``subparsers`` object."""
-    from ..cli import finite_float, nonnegative_int, positive_int
+    from ..cliutil import finite_float, nonnegative_int, positive_int
     from .selectivity import MIN_SD
 
     p = subparsers.add_parser(
@@ -108,7 +108,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` as ``analyze`` arguments and run."""
-    from ..cli import run_command
+    from ..cliutil import run_command
 
     parser = argparse.ArgumentParser(prog="cortexsim")
     add_parser(parser.add_subparsers(dest="command", required=True))
@@ -208,7 +208,7 @@ def _area_names(ds: xr.Dataset, area: str | None) -> list[str]:
 def analyze(args: argparse.Namespace) -> dict[str, Any]:
     """Run the analyses ``args`` asks for; returns (and writes) the summary dict."""
     from .. import open_sheet
-    from ..cli import check_output
+    from ..cliutil import check_output
 
     formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
     bad = [f for f in formats if f not in FIGURE_FORMATS]
@@ -479,16 +479,20 @@ TDANN_PATCH = {"sigma_mm": 2.4, "min_area_mm2": 100.0, "side_mm": 70.0}
 
 
 def patch_settings(ds: xr.Dataset, args: argparse.Namespace) -> dict[str, float]:
-    """threshold / sigma_mm / min_area_mm2 of the patch search on this area.
+    """threshold / sigma_mm / min_area_mm2 / resolution_mm of the patch search on this area.
 
     Unless given, σ and the smallest area are TDANN's (2.4 mm, 100 mm² on its 70 mm VTC sheet),
     scaled by side/70 (σ) and (side/70)² (area) on a smaller sheet, so a small sheet is not
-    smoothed flat nor asked for patches larger than itself.
+    smoothed flat nor asked for patches larger than itself. The pixel is the units' density
+    spacing (:func:`cortexsim.grid.unit_spacing`): at the nearest-neighbour distance a jittered
+    sheet leaves most pixels empty and above-threshold regions break into specks.
     """
+    from ..grid import unit_spacing
+
     pos = ds.cortex.positions[:, :2]
     side = float(np.ptp(pos, axis=0).min()) if len(pos) > 1 else 0.0
     f = min(1.0, side / TDANN_PATCH["side_mm"]) if side > 0 else 1.0
-    return {"threshold": float(args.patch_threshold),
+    return {"threshold": float(args.patch_threshold), "resolution_mm": float(unit_spacing(pos)),
             "sigma_mm": float(args.patch_sigma_mm if args.patch_sigma_mm is not None else TDANN_PATCH["sigma_mm"] * f),
             "min_area_mm2": float(args.patch_min_area_mm2 if args.patch_min_area_mm2 is not None
                                   else TDANN_PATCH["min_area_mm2"] * f * f)}
@@ -511,7 +515,7 @@ def why_no_patches(p: xr.Dataset) -> str:
     labels, n = ndimage.label(np.nan_to_num(smoothed, nan=-np.inf) > threshold)
     largest = float(np.bincount(labels.ravel())[1:].max()) * res * res if n else 0.0
     return (f"0 patches: the smoothed {kind} exceeds {threshold:g} in {n} region(s), the largest {largest:.3g} mm², "
-            f"all smaller than --patch-min-area-mm2 {min_area:g}.")
+            f"all smaller than --patch-min-area-mm2 {min_area:.3g}.")
 
 
 if __name__ == "__main__":  # pragma: no cover

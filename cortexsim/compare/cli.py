@@ -100,10 +100,12 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ..cli import parse_mapping
+    from ..cliutil import check_output
     from .figure import plot_comparison
     from .maps import compare_maps, save_table
     from .targets import load_map
 
+    out = check_output(args.out, "dir")  # before any work: a file in the way, no permission, /proc
     what = [w.strip() for w in args.what.split(",") if w.strip()]
     model = load_map(args.model_map, area=args.area, what=what, by=args.by, target=args.category)
     # A Sheet / units target is read like the model side unless --target-* says otherwise, so that
@@ -131,8 +133,6 @@ def run(args: argparse.Namespace) -> int:
                              alternative=args.alternative, match=match, seed=args.seed)
     for w in caught:
         print(f"cortexsim compare: {w.message}", file=sys.stderr)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     written = save_table(table, out / "comparison")
     written.append(out / "comparison.png")
     plot_comparison(table, written[-1])

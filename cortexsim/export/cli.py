@@ -63,6 +63,7 @@ def _safe(name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cortexsim export``; returns 0 (errors are raised as CortexsimError)."""
+    from ..cliutil import check_output
     from ..errors import MapError
     from . import gifti, nifti, render
     from .files import companion
@@ -73,12 +74,11 @@ def run(args: argparse.Namespace) -> int:
     bad = sorted(set(formats) - set(FORMATS))
     if bad or not formats:
         raise MapError(f"--format {args.format!r}: choose among {', '.join(FORMATS)}.")
+    out = check_output(args.out, "dir")  # before any work: a file in the way, no permission, /proc
     what = [w.strip() for w in args.what.split(",") if w.strip()]
     maps = load_unit_maps(args.input, what, by=args.by, target=args.target,
                           reference=args.reference.split(",") if args.reference else None, area=args.area,
                           threshold=args.threshold, undefined=args.undefined)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     mask = None if args.mask == "none" else args.mask
     written: list[Path] = []
     for area, group in maps.items():

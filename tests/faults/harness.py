@@ -3,7 +3,8 @@
 Used by the fault suite (``tests/faults/test_*.py``) and runnable as a script to print
 the counts the hardening issue asks for::
 
-    python tests/faults/harness.py            # full run: file fuzz, flip-a-byte, kills, CLI
+    python tests/faults/harness.py            # full run: file fuzz, flip-a-byte, CLI
+    (kill-and-rewrite: tests/faults/test_kill.py::kill_and_rewrite)
 
 Outcomes of opening a damaged file and reading everything in it:
 
@@ -217,9 +218,9 @@ def classify_many(paths: Sequence[Path], reference: Path, timeout: float = 20.0,
     return done
 
 
-def count(outcomes: Iterable[str]) -> dict[str, int]:
+def count(outcomes: Iterable[str], kinds: Sequence[str] = OUTCOMES) -> dict[str, int]:
     """Counts per outcome kind (``raw:KeyError`` counts as ``raw``)."""
-    out = {k: 0 for k in OUTCOMES}
+    out = {k: 0 for k in kinds}
     for o in outcomes:
         key = o.split(":")[0]
         out[key] = out.get(key, 0) + 1
@@ -255,18 +256,6 @@ def flip_fuzz(folder: Path, n_per_var: int = 12, seed: int = 0) -> dict[str, str
     return classify_many(cases, folder / "ref_save.h5")
 
 
-if __name__ == "__main__":  # pragma: no cover - manual full run
-    with tempfile.TemporaryDirectory() as d:
-        fz = file_fuzz(Path(d))
-        print("file fuzz:", len(fz), count(fz.values()))
-        print("  raw:", sorted({v for v in fz.values() if v.startswith(("raw", "crash", "hang"))}))
-    with tempfile.TemporaryDirectory() as d:
-        fl = flip_fuzz(Path(d))
-        print("flip-a-byte:", len(fl), count(fl.values()))
-        bad = sorted({k.split("_flip")[1].split("_", 1)[1] for k, v in fl.items() if v == "silent"})
-        print("  silent in:", bad)
-
-
 # ---------------------------------------------------------------------- bad command lines
 def cli_fixtures(folder: Path) -> dict[str, Path]:
     """Files the bad invocations point at: a Sheet, weights of several wrong kinds, bad stimuli."""
@@ -282,7 +271,7 @@ def cli_fixtures(folder: Path) -> dict[str, Path]:
     torch.save(net.state_dict(), folder / "good.pt")
     torch.save(torch.zeros(3), folder / "tensor.pt")  # loads, but is no state dict
     torch.save(net, folder / "whole_model.pt")  # a pickled nn.Module: refused by weights_only=True
-    torch.save(torchvision.models.alexnet(weights=None, num_classes=5).state_dict(), folder / "alexnet.pt")
+    torch.save(torchvision.models.squeezenet1_0(weights=None, num_classes=5).state_dict(), folder / "squeezenet.pt")
     torch.save(torchvision.models.resnet34(weights=None, num_classes=5).state_dict(), folder / "resnet34.pt")
     (folder / "garbage.pt").write_bytes(b"\x00garbage" * 10)
     np.save(folder / "x.npy", np.random.default_rng(0).random((4, 3, 32, 32), dtype=np.float32))
@@ -290,8 +279,6 @@ def cli_fixtures(folder: Path) -> dict[str, Path]:
     np.save(folder / "xint.npy", np.zeros((4, 3, 32, 32), np.int64))
     (folder / "corrupt.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
     np.save(folder / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    for k, v in f.items():
-        f[k] = v
     return {**f, **{p.stem: p for p in folder.iterdir() if p.suffix in (".pt", ".npy")}}
 
 
@@ -318,7 +305,7 @@ def cli_cases(f: dict[str, Path]) -> list[tuple[str, list[str]]]:
         ("record --weights a directory", rec + ["--weights", str(f["dir"]), "--out", out + "/a.h5"]),
         ("record --weights a tensor", rec + ["--weights", str(f["tensor"]), "--out", out + "/a.h5"]),
         ("record --weights a whole model", rec + ["--weights", str(f["whole_model"]), "--out", out + "/a.h5"]),
-        ("record --weights of alexnet", rec + ["--weights", str(f["alexnet"]), "--out", out + "/a.h5"]),
+        ("record --weights of squeezenet", rec + ["--weights", str(f["squeezenet"]), "--out", out + "/a.h5"]),
         ("record --weights of resnet34", rec + ["--weights", str(f["resnet34"]), "--out", out + "/a.h5"]),
         ("record --weights garbage", rec + ["--weights", str(f["garbage"]), "--out", out + "/a.h5"]),
         ("record --device cuda:7", rec + ["--device", "cuda:7", "--out", out + "/a.h5"]),
@@ -370,6 +357,17 @@ def cli_cases(f: dict[str, Path]) -> list[tuple[str, list[str]]]:
         ("analyze --formats bmp", ["analyze", sheet, "--formats", "bmp", "--out", out + "/an9"]),
         ("analyze --area nope", ["analyze", sheet, "--area", "V9", "--out", out + "/an10"]),
         ("analyze not a sheet", ["analyze", str(f["good"]), "--out", out + "/an11"]),
+        # export / compare: --out checked before any work
+        ("export --out under a file", ["export", sheet, "--area", "IT", "--out", str(f["file"]) + "/x"]),
+        ("export --out in /proc", ["export", sheet, "--area", "IT", "--out", "/proc/cortexsim_test"]),
+        ("compare --out under a file", ["compare", sheet, sheet, "--area", "IT", "--out", str(f["file"]) + "/x"]),
+        ("compare --out in /proc", ["compare", sheet, sheet, "--area", "IT", "--out", "/proc/cortexsim_test"]),
+        # record --run / --areas
+        ("record --run without config", ["record", "--run", str(f["dir"]), "--stimuli", "gratings",
+                                         "--out", out + "/r.h5"]),
+        ("record --areas bad module", rec[:6] + ["IT=layer9"] + rec[7:] + ["--out", out + "/a.h5"]),
+        ("record --areas malformed", rec[:6] + ["IT"] + rec[7:] + ["--out", out + "/a.h5"]),
+        ("record --model unknown", ["record", "--model", "nonet", *rec[3:], "--out", out + "/a.h5"]),
     ]
 
 
@@ -401,3 +399,21 @@ def classify_cli(code: int, stderr: str) -> str:
         return "passed"
     lines = [ln for ln in stderr.splitlines() if ln.strip() and "warning" not in ln.lower()]
     return "clean" if code == 2 and lines and "error" in lines[-1] else "other"
+
+
+
+if __name__ == "__main__":  # pragma: no cover - manual full run
+    with tempfile.TemporaryDirectory() as d:
+        fz = file_fuzz(Path(d))
+        print("file fuzz:", len(fz), count(fz.values()))
+        print("  raw:", sorted({v for v in fz.values() if v.startswith(("raw", "crash", "hang"))}))
+    with tempfile.TemporaryDirectory() as d:
+        fl = flip_fuzz(Path(d))
+        print("flip-a-byte:", len(fl), count(fl.values()))
+        bad = sorted({k.split("_flip")[1].split("_", 1)[1] for k, v in fl.items() if v == "silent"})
+        print("  silent in:", bad)
+    with tempfile.TemporaryDirectory() as d:
+        cases = cli_cases(cli_fixtures(Path(d)))
+        cli = {name: classify_cli(*run_cli(argv)) for name, argv in cases}
+        print("bad command lines:", len(cli), count(cli.values(), ("clean", "traceback", "passed", "other")))
+        print("  not clean:", sorted(k for k, v in cli.items() if v != "clean"))
