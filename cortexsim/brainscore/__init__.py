@@ -3,8 +3,10 @@
 >>> from cortexsim import brainscore as bs
 >>> bs.setup_env()                                             # once: a separate venv with Brain-Score
 >>> bs.score("sheet.h5", "neural.nc", metric="pls", region="IT")   # Brain-Score's metric, offline
->>> bs.write_plugin("runs/tdann", identifier="my-tdann", out="plugins")   # models/my-tdann/ for a submission
+>>> bs.write_plugin("runs/tdann", "my-tdann", "plugins")       # plugins/models/my_tdann/ for a submission
+>>> bs.look_at("plugins/models/my_tdann", ["a.png", "b.png"])   # Brain-Score builds and records it, offline
 >>> bs.tissue_correlation(sheet, neural)                        # correlation-vs-distance benchmark (no Brain-Score)
+>>> bs.write_tissue_benchmark(neural, images, "lab.IT-tissue", "plugins")  # ... as Brain-Score plugin folders
 
 brainscore-vision pins numpy < 2 and xarray < 2022.6, so it never enters
 cortexsim's environment: :mod:`.env` creates and runs a separate one, data
@@ -30,6 +32,14 @@ _LAZY = {
     "METRICS": "score",
     "ScoreResult": "score",
     "score": "score",
+    "write_plugin": "plugin",
+    "plugin_cortex": "plugin",
+    "PluginInfo": "plugin",
+    "look_at": "lookat",
+    "tissue_correlation": "tissue",
+    "TissueResult": "tissue",
+    "write_tissue_benchmark": "benchplugin",
+    "score_benchmark": "benchplugin",
 }
 
 __all__ = sorted(_LAZY)
