@@ -1,4 +1,4 @@
-"""``cortexsim`` command line: demo | record | info | train | analyze | stimuli | export | compare.
+"""``cortexsim`` command line: demo | record | info | train | analyze | stimuli | export | compare | brainscore.
 
 Each sub-package contributes its own sub-command through an ``add_parser``
 function, so this file only wires them together; the helpers they share (argparse
@@ -36,6 +36,7 @@ _PLUGINS = (
     ("cortexsim.stimuli.cli", "add_parser"),
     ("cortexsim.export.cli", "add_parser"),
     ("cortexsim.compare.cli", "add_parser"),
+    ("cortexsim.brainscore.cli", "add_parser"),
 )
 
 
