@@ -185,11 +185,15 @@ def _stats(v: Any) -> dict[str, Any]:
 
 
 def scalars(obj: Any, max_len: int = 100) -> dict[str, Any]:
-    """JSON summary of an analysis result: 0-d variables as numbers, short 1-d ones as lists, attrs."""
+    """JSON summary of an analysis result: 0-d variables as numbers, short 1-d ones as lists (with the
+    labels of their dims, e.g. ``category``), attrs."""
     if isinstance(obj, xr.DataArray):
         obj = obj.to_dataset(name=obj.name or "value")
     out: dict[str, Any] = {}
     if isinstance(obj, xr.Dataset):
+        for dim, n in obj.sizes.items():
+            if dim in obj.coords and n <= max_len:
+                out[str(dim)] = jsonable(np.asarray(obj[dim].values))
         for name, var in obj.data_vars.items():
             if var.ndim == 0:
                 out[str(name)] = jsonable(var.values[()])
@@ -307,6 +311,8 @@ def _analyze_area(
 
     def figure(func: Callable[..., list[Path]], obj: Any, suffix: str) -> None:
         if formats:
+            if isinstance(obj, (xr.Dataset, xr.DataArray)) and "area" not in obj.attrs:
+                obj = obj.assign_attrs(area=area)  # the figure's title names the area (a shallow copy)
             figs.extend(func(obj, f"{stem}_{suffix}", formats))
 
     def moments() -> Any:

@@ -5,6 +5,13 @@ ignored), draws with :class:`matplotlib.figure.Figure` (Agg canvas, no pyplot
 state), saves one file per format and returns the written paths. Per-unit maps
 are rasterised on the sheet in mm with ``ds.cortex.map`` (one unit per pixel on
 regular sheets); a Sheet with several areas gets one panel per area.
+
+Colour scales of continuous maps are robust: they span the ``percentile`` (default 99)
+of the values, not their extremes, so a few near-constant units with a huge d′ do
+not wash out the map (values beyond are drawn in the end colours; the colour bar
+gets an arrow). Titles name the area and category (from the coords / ``attrs``).
+In SVG/PDF the image layers are embedded as rasters (axes, text and outlines stay
+vectors), so a per-unit map of 10⁵ units is not written as 10⁵ vector squares.
 """
 from __future__ import annotations
 
@@ -17,15 +24,19 @@ import matplotlib
 import numpy as np
 import xarray as xr
 from matplotlib.colors import ListedColormap
+from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.patches import Patch
 
 from ..errors import SheetError
 
 FORMATS: tuple[str, ...] = ("png", "svg")
-#: Colour of units without preference and of sheet pixels without a unit.
+#: Colour of units without preference, and of sheet pixels without a unit (both in the legend).
 NONE_COLOUR = "white"
 EMPTY_COLOUR = "0.85"
+#: Percentile of the values a continuous colour scale spans (robust to a few extreme units).
+PERCENTILE = 99.0
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, formats: Sequence[str] = FORMATS, dpi: int = 120) -> list[Path]:
@@ -34,6 +45,10 @@ def save_figure(fig: Figure, path: str | os.PathLike, formats: Sequence[str] = F
     if base.suffix.lstrip(".").lower() in ("png", "svg", "pdf"):
         base = base.with_suffix("")
     base.parent.mkdir(parents=True, exist_ok=True)
+    for ax in fig.axes:  # image layers as rasters inside vector files (a no-op for PNG)
+        for artist in (*ax.images, *ax.collections):
+            if isinstance(artist, (AxesImage, QuadMesh)):
+                artist.set_rasterized(True)
     out = []
     for fmt in formats:
         target = base.with_name(f"{base.name}.{fmt}")
@@ -51,6 +66,44 @@ def _require(result: xr.Dataset, names: Sequence[str], func: str, what: str) -> 
             raise SheetError(f"{func} needs {what} result; {name!r} is missing.")
 
 
+def robust_limits(values: Any, percentile: float = PERCENTILE, symmetric: bool = False) -> tuple[float, float]:
+    """Colour limits spanning the central ``percentile`` of the finite values.
+
+    ``symmetric``: (-L, L) with L the ``percentile`` of |values| (diverging maps centred on 0);
+    else the (100 - p, p) percentiles. All-NaN or constant values give a non-empty range.
+    """
+    v = np.asarray(values, float).ravel()
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return (-1.0, 1.0) if symmetric else (0.0, 1.0)
+    if symmetric:
+        lim = float(np.percentile(np.abs(v), percentile)) or float(np.abs(v).max()) or 1.0
+        return -lim, lim
+    lo, hi = (float(x) for x in np.percentile(v, [100.0 - percentile, percentile]))
+    if hi <= lo:
+        lo, hi = float(v.min()), float(v.max())
+    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+
+
+def _extend(values: Any, lo: float, hi: float) -> str:
+    """The colour bar's ``extend`` for values beyond (lo, hi)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    below, above = bool(v.size and v.min() < lo), bool(v.size and v.max() > hi)
+    return ("neither", "max", "min", "both")[2 * below + above]
+
+
+def _where(obj: Any) -> str:
+    """' — AREA, CATEGORY' from an analysis result's ``area`` coord / attrs (empty when unknown)."""
+    attrs = getattr(obj, "attrs", {})
+    area = attrs.get("area")
+    if area is None and "area" in getattr(obj, "coords", {}):
+        names = np.unique(np.asarray(obj["area"].values).astype(str))
+        area = names[0] if len(names) == 1 else None
+    parts = [str(x) for x in (area, attrs.get("category")) if x not in (None, "", "None")]
+    return f" — {', '.join(parts)}" if parts else ""
+
+
 def _areas(da: xr.DataArray) -> list[tuple[str, xr.DataArray]]:
     if "area" not in da.coords:
         return [("", da)]
@@ -64,9 +117,12 @@ def _raster(values: np.ndarray, like: xr.DataArray, statistic: str = "mean") -> 
     """(image (ny, nx), imshow extent in mm) of per-unit ``values`` placed by x_mm / y_mm."""
     if "x_mm" not in like.coords or "y_mm" not in like.coords:
         raise SheetError("plotting a map needs the unit coords x_mm / y_mm; keep the Sheet's unit coords.")
-    from ..grid import Grid, rasterize, unit_positions
+    from ..grid import Grid, rasterize, unit_positions, unit_spacing
 
-    img = rasterize(values, unit_positions(like, ndim=2), statistic=statistic)  # the package's one raster routine
+    pos = unit_positions(like, ndim=2)
+    # unit_spacing, not the nearest-neighbour distance: on jittered / retinotopic sheets the latter
+    # leaves most pixels empty and the map a speckle (one unit per pixel on regular sheets either way)
+    img = rasterize(values, pos, statistic=statistic, resolution_mm=unit_spacing(pos))  # the one raster routine
     return np.asarray(img.values), Grid.of(img).extent()
 
 
@@ -85,22 +141,34 @@ def _map_figure(da: xr.DataArray, draw: Any, title: str) -> tuple[Figure, Any, n
 
 
 def plot_preference_map(pref: xr.DataArray, path: str | os.PathLike, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Categorical preference map (:func:`preference_map`): one colour per class, ``none`` white."""
+    """Categorical preference map (:func:`preference_map`): one colour per class, ``none`` white.
+
+    The legend lists the classes some unit prefers (a class no unit prefers has no colour on the
+    map), ``none`` when some unit has no preference, and "no unit" (grey) for sheet pixels
+    without a unit, so every colour on the map is in the legend and nothing else is.
+    """
     from .clustering import preference_codes
 
     codes, classes = preference_codes(pref)
     base = _palette(len(classes))
     cmap = ListedColormap([NONE_COLOUR] + base).with_extremes(bad=EMPTY_COLOUR)
     shown = pref.copy(data=codes + 1)  # 0 = none, 1..C classes
+    empty = []
 
     def draw(ax, sub):
         img, extent = _raster(np.asarray(sub.values, float), sub, statistic="max")
+        empty.append(bool(np.isnan(img).any()))
         return ax.imshow(img, origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=len(classes) + 0.5,
                          interpolation="nearest")
 
     fig, _, axes = _map_figure(shown, draw, f"preferred {pref.attrs.get('by', 'category')}")
-    handles = [Patch(facecolor=c, edgecolor="0.5", label=str(lab)) for c, lab in zip(base, classes)]
-    handles.append(Patch(facecolor=NONE_COLOUR, edgecolor="0.5", label=str(pref.attrs.get("none", "none"))))
+    n = np.bincount(codes + 1, minlength=len(classes) + 1)  # units per code: none, then each class
+    handles = [Patch(facecolor=c, edgecolor="0.5", label=f"{lab} ({n[i + 1]})")
+               for i, (c, lab) in enumerate(zip(base, classes)) if n[i + 1]]
+    if n[0]:
+        handles.append(Patch(facecolor=NONE_COLOUR, edgecolor="0.5", label=f"{pref.attrs.get('none', 'none')} ({n[0]})"))
+    if any(empty):
+        handles.append(Patch(facecolor=EMPTY_COLOUR, edgecolor="0.5", label="no unit"))
     axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     return save_figure(fig, path, formats)
 
@@ -113,12 +181,15 @@ def _palette(n: int) -> list[Any]:
 
 
 def plot_dprime_map(d: xr.DataArray, path: str | os.PathLike, formats: Sequence[str] = FORMATS,
-                    vmax: float | None = None) -> list[Path]:
-    """Per-unit d′ (or t) map on a diverging colormap centred on 0."""
+                    vmax: float | None = None, percentile: float = PERCENTILE) -> list[Path]:
+    """Per-unit d′ (or t) map on a diverging colormap centred on 0.
+
+    The scale is ±``vmax``, by default the ``percentile`` of |d′| (robust to near-constant units).
+    """
     if d.dims != ("unit",):
         raise SheetError(f"plot_dprime_map needs a per-unit DataArray; got dims {d.dims} (select one category first).")
     v = np.asarray(d.values, float)
-    lim = vmax if vmax is not None else float(np.nanmax(np.abs(v))) if np.isfinite(v).any() else 1.0
+    lim = float(vmax) if vmax is not None else robust_limits(v, percentile, symmetric=True)[1]
     lim = lim or 1.0
 
     def draw(ax, sub):
@@ -126,7 +197,7 @@ def plot_dprime_map(d: xr.DataArray, path: str | os.PathLike, formats: Sequence[
         return ax.imshow(img, origin="lower", extent=extent, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
 
     fig, im, axes = _map_figure(d, draw, d.attrs.get("long_name", d.name or "d′"))
-    fig.colorbar(im, ax=list(axes), shrink=0.8, label=str(d.name or "d′"))
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label=str(d.name or "d′"), extend=_extend(v, -lim, lim))
     return save_figure(fig, path, formats)
 
 
@@ -174,7 +245,8 @@ def plot_clustering_null(ci: xr.Dataset, path: str | os.PathLike, formats: Seque
     ax.axvline(float(null.mean()), color="0.2", ls="--", lw=1, label="null mean")
     ax.set_xlabel("mean component size (units)" if "observed_per_class" in ci else "topography")
     ax.set_ylabel("maps")
-    ax.set_title(f"index = {float(ci['index']):.3g} (p = {float(ci.get('p_value', np.nan)):.3g})", fontsize=10)
+    ax.set_title(f"index = {float(ci['index']):.3g} (p = {float(ci.get('p_value', np.nan)):.3g}){_where(ci)}",
+                 fontsize=10)
     ax.legend(fontsize=8, frameon=False)
     return save_figure(fig, path, formats)
 
@@ -194,6 +266,8 @@ def plot_smoothness(sm: xr.Dataset, path: str | os.PathLike, formats: Sequence[s
     ax.set_ylabel({"correlation": "response correlation", "absdiff": "|difference| (lower = more similar)",
                    "circular": "orientation difference (deg)"}.get(metric, "similarity"))
     ax.legend(fontsize=8, frameon=False)
+    if _where(sm):
+        ax.set_title(f"smoothness{_where(sm)}", fontsize=10)
     return save_figure(fig, path, formats)
 
 
@@ -202,17 +276,20 @@ def plot_patches(p: xr.Dataset, path: str | os.PathLike, formats: Sequence[str] 
     _require(p, ("smoothed", "label", "count"), "plot_patches", "a patches()")
     img = np.asarray(p["smoothed"].values, float)
     x, y = np.asarray(p["smoothed"]["x_mm"].values, float), np.asarray(p["smoothed"]["y_mm"].values, float)
-    lim = float(np.nanmax(np.abs(img))) if np.isfinite(img).any() else 1.0
+    lo, lim = robust_limits(img, symmetric=True)
+    lim = max(lim, float(p.attrs.get("threshold", 0.0)) * 1.25)  # the threshold stays inside the scale
     fig = Figure(figsize=(5.4, 4.4))
     ax = fig.subplots()
-    mesh = ax.pcolormesh(x, y, img, cmap="RdBu_r", vmin=-(lim or 1.0), vmax=lim or 1.0, shading="nearest")
+    mesh = ax.pcolormesh(x, y, img, cmap="RdBu_r", vmin=-lim, vmax=lim, shading="nearest")
     labels = np.asarray(p["label"].values)
     if (labels > 0).any():
         ax.contour(x, y, (labels > 0).astype(float), levels=[0.5], colors="black", linewidths=1.0)
         ax.plot(np.asarray(p["centroid_x_mm"]), np.asarray(p["centroid_y_mm"]), "k+", ms=8)
     ax.set(aspect="equal", xlabel="x (mm)", ylabel="y (mm)")
-    ax.set_title(f"{int(p['count'])} patches, {float(p['total_area_mm2']):.3g} mm²", fontsize=10)
-    fig.colorbar(mesh, ax=ax, shrink=0.8, label=f"smoothed {p.attrs.get('kind', 'selectivity')}")
+    n = int(p["count"])
+    ax.set_title(f"{n} patch{'' if n == 1 else 'es'}, {float(p['total_area_mm2']):.3g} mm²{_where(p)}", fontsize=10)
+    fig.colorbar(mesh, ax=ax, shrink=0.8, label=f"smoothed {p.attrs.get('kind', 'selectivity')}",
+                 extend=_extend(img, -lim, lim))
     return save_figure(fig, path, formats)
 
 
@@ -237,12 +314,15 @@ def plot_rdm(r: xr.DataArray, path: str | os.PathLike, formats: Sequence[str] = 
 
 
 def plot_unit_map(values: xr.DataArray, path: str | os.PathLike, formats: Sequence[str] = FORMATS,
-                  cmap: str = "viridis", label: str | None = None) -> list[Path]:
-    """Any per-unit quantity on a sequential colormap (preferred numerosity, tuning width, entropy, PoZ …)."""
+                  cmap: str = "viridis", label: str | None = None, percentile: float = PERCENTILE) -> list[Path]:
+    """Any per-unit quantity on a sequential colormap (preferred numerosity, tuning width, entropy, PoZ …).
+
+    The scale spans the (100 − ``percentile``, ``percentile``) percentiles (100: the full range).
+    """
     if values.dims != ("unit",):
         raise SheetError(f"plot_unit_map needs a per-unit DataArray; got dims {values.dims}.")
     v = np.asarray(values.values, float)
-    lo, hi = (float(np.nanmin(v)), float(np.nanmax(v))) if np.isfinite(v).any() else (0.0, 1.0)
+    lo, hi = robust_limits(v, percentile)
 
     def draw(ax, sub):
         img, extent = _raster(np.asarray(sub.values, float), sub)
@@ -251,7 +331,7 @@ def plot_unit_map(values: xr.DataArray, path: str | os.PathLike, formats: Sequen
 
     name = label or str(values.attrs.get("long_name", values.name or "value"))
     fig, im, axes = _map_figure(values, draw, name)
-    fig.colorbar(im, ax=list(axes), shrink=0.8, label=str(values.attrs.get("units", name)))
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label=str(values.attrs.get("units", name)), extend=_extend(v, lo, hi))
     return save_figure(fig, path, formats)
 
 
@@ -280,6 +360,7 @@ def plot_tuning_curves(curves: xr.DataArray, path: str | os.PathLike, formats: S
         ax.set_xticks(np.arange(len(x)), x.astype(str), rotation=45)
     ax.set_xlabel(by)
     ax.set_ylabel("mean response")
+    ax.set_title(f"{by} tuning{_where(curves)}", fontsize=10)
     ax.legend(fontsize=6, frameon=False, ncol=2)
     return save_figure(fig, path, formats)
 
