@@ -33,8 +33,8 @@ from cortexsim.errors import BrainScoreError
 
 from . import tissue_core as core
 from .exchange import load_neural, write_exchange
-from .plugin import _render, folder_name
-from .tissue import neural_repetitions, site_positions
+from .plugin import _render, check_identifier, folder_name
+from .tissue import distance_edges, neural_repetitions, site_positions
 
 
 @dataclass(frozen=True)
@@ -72,15 +72,12 @@ def write_tissue_benchmark(neural: Any, stimuli: Sequence[str | os.PathLike] | M
     time_bin : the recording window (ms) asked of the model
     overwrite : replace existing folders
     """
-    import re
-
     from cortexsim import __version__
 
     from .exchange import REGIONS
     from .lookat import _stimuli
 
-    if not isinstance(identifier, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", identifier):
-        raise BrainScoreError(f"identifier must be letters, digits, '-', '_', '.'; got {identifier!r}.")
+    check_identifier(identifier)
     data = load_neural(neural)
     positions = site_positions(data)
     if region is None and "region" in data.coords:
@@ -97,7 +94,7 @@ def write_tissue_benchmark(neural: Any, stimuli: Sequence[str | os.PathLike] | M
                               f"ids are {list(files)[:3]} (file stems, or pass a dict id -> path).")
     reps = neural_repetitions(data, stimulus_ids)
     data_c = core.correlations_by_distance(reps.mean(axis=0), positions, max_pairs, seed)
-    edges = core.default_edges(data_c[0], n_bins) if bins is None else np.asarray(bins, dtype=np.float64)
+    edges = distance_edges(bins, data_c[0], n_bins)
     ceiling, ceiling_sd = core.split_half_ceiling(reps, positions, edges, ceiling_splits, seed, max_pairs, min_pairs)
     if not ceiling > 0:
         raise BrainScoreError(f"the recording's split-half ceiling is {ceiling}; its halves share no usable "

@@ -37,9 +37,9 @@ position.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import re
 import shutil
 import string
 import warnings
@@ -244,11 +244,17 @@ def _neuroid_positions(cortex: Any, shape: tuple[int, int, int]) -> tuple[dict[s
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from cortexsim.adapters.checkpoint import file_sha256
+
+    return file_sha256(path)
+
+
+def check_identifier(identifier: Any, what: str = "identifier") -> str:
+    """A Brain-Score identifier: letters, digits, ``-``, ``_``, ``.``, starting with a letter or digit."""
+    if not isinstance(identifier, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", identifier):
+        raise BrainScoreError(f"{what} must be letters, digits, '-', '_', '.' (starting with a letter or digit); "
+                              f"got {identifier!r}.")
+    return identifier
 
 
 def _zip_mb(folder: Path) -> float:
@@ -270,8 +276,6 @@ def _render(name: str, **values: Any) -> str:
 
 def folder_name(identifier: str) -> str:
     """The plugin folder (a Python package name) for a model identifier: non-word characters -> ``_``."""
-    import re
-
     name = re.sub(r"\W", "_", identifier)
     return name if name[:1].isalpha() else f"m_{name}"
 
@@ -301,8 +305,6 @@ def write_plugin(source: Any, identifier: str, out: str | os.PathLike, *, region
         Bad identifier or region, unknown layer, missing weights, an architecture torch.fx
         cannot write out, or an existing folder without ``overwrite``.
     """
-    import re
-
     import torch
 
     from cortexsim import __version__
@@ -310,9 +312,7 @@ def write_plugin(source: Any, identifier: str, out: str | os.PathLike, *, region
 
     from . import codegen
 
-    if not isinstance(identifier, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", identifier):
-        raise BrainScoreError(f"identifier must be letters, digits, '-', '_', '.' (starting with a letter or digit); "
-                              f"got {identifier!r}.")
+    check_identifier(identifier)
     if weights_url is not None and not re.match(r"https?://", weights_url):
         raise BrainScoreError(f"weights_url must be an http(s) URL; got {weights_url!r}.")
     cortex, region_map, size, meta = plugin_cortex(source, regions, image_size=image_size, layout=layout)

@@ -110,6 +110,19 @@ def site_positions(data: xr.DataArray) -> np.ndarray:
     return pos
 
 
+def distance_edges(bins: Any, data_distances: np.ndarray, n_bins: int) -> np.ndarray:
+    """Bin edges (mm): ``bins`` checked, or ``n_bins`` equal bins up to the largest site distance."""
+    if bins is None:
+        try:
+            return core.default_edges(data_distances, n_bins)
+        except ValueError as exc:
+            raise BrainScoreError(str(exc)) from None
+    edges = np.asarray(bins, dtype=np.float64)
+    if edges.ndim != 1 or len(edges) < 2 or not (np.diff(edges) > 0).all() or edges[0] < 0:
+        raise BrainScoreError(f"bins must be increasing distance edges in mm (≥ 0); got {bins!r}.")
+    return edges
+
+
 def tissue_correlation(sheet: Any, neural: Any, *, region: str | None = None, area: str | None = None,
                        bins: Any = None, n_bins: int = 10, max_pairs: int = core.MAX_PAIRS,
                        min_pairs: int = core.MIN_PAIRS, ceiling_splits: int = 10, seed: int = 0) -> TissueResult:
@@ -152,12 +165,7 @@ def tissue_correlation(sheet: Any, neural: Any, *, region: str | None = None, ar
                          + ([model["tissue_z"].values] if "tissue_z" in model.coords else []), axis=1)
     reps = neural_repetitions(data, stimulus_ids)
     data_c = core.correlations_by_distance(reps.mean(axis=0), positions, max_pairs, seed)
-    if bins is None:
-        edges = core.default_edges(data_c[0], n_bins)
-    else:
-        edges = np.asarray(bins, dtype=np.float64)
-        if edges.ndim != 1 or len(edges) < 2 or not (np.diff(edges) > 0).all() or edges[0] < 0:
-            raise BrainScoreError(f"bins must be increasing distance edges in mm (≥ 0); got {bins!r}.")
+    edges = distance_edges(bins, data_c[0], n_bins)
     i, j = core.sample_pairs(model.sizes["neuroid"], max_pairs, seed)
     r = core.pair_correlations(core.zscore(model.values), i, j)
     dist = np.sqrt(((model_pos[i] - model_pos[j]) ** 2).sum(axis=1))
