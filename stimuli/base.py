@@ -240,7 +240,7 @@ class StimulusSet:
         if progress:
             from tqdm.auto import tqdm
 
-            chunks = tqdm(chunks, desc=f"{type(self).__name__} batches", unit="batch")
+            chunks = tqdm(chunks, desc=f"{type(self).__name__} batches", unit="batch", disable=None)  # tty only
         for chunk in chunks:
             yield self.load(chunk)
 

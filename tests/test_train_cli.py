@@ -105,3 +105,27 @@ def test_train_bench_and_curves_run_on_cpu_with_tiny_settings(tmp_path, capsys):
     hist = json.loads(curves_file.read_text())["methods"]["ws"]["history"]
     assert [r["step"] for r in hist] == [2, 4] and hist[0]["spatial_loss"] > 0
     assert list(tmp_path.glob("train_curves_cpu_*_ws.png"))
+
+
+def test_record_run_uses_the_runs_image_size_and_normalisation(tmp_path, capsys):
+    """`record --run` recorded at 224 px although the run trained at 16 / 32 px (issue 13, point 15)."""
+    import numpy as np
+
+    from cortexsim import open_sheet
+    from cortexsim.cli import main as cortexsim_main
+
+    run = tmp_path / "run"
+    assert cli.main(BASE + ["--steps", "1", "--image-size", "16", "--out", str(run)]) == 0
+    capsys.readouterr()
+
+    def record(name, *extra):
+        argv = ["record", "--run", str(run), "--stimuli", "digits", "--no-progress", "--out", str(tmp_path / name)]
+        assert cortexsim_main(argv + list(extra)) == 0
+        return open_sheet(tmp_path / name)
+
+    default = record("default.h5")
+    assert "recording at the run's image size, 16 px" in capsys.readouterr().out
+    assert default.attrs["normalize"] == "none"  # cortexsim runs train on [0, 1] images
+    # the same responses as at an explicit 16 px, not those at 224 px (the old default)
+    np.testing.assert_array_equal(default.responses.values, record("at16.h5", "--image-size", "16").responses.values)
+    assert not np.allclose(default.responses.values, record("at224.h5", "--image-size", "224").responses.values)

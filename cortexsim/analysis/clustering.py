@@ -249,7 +249,7 @@ def clustering_index(
     else:
         count = lambda c: _components_graph(c, len(classes), edges)  # noqa: E731
     perms = _perm_codes(codes, n_perm, seed)
-    n_comp = np.stack([count(c) for c in tqdm(perms, desc="clustering index", disable=not progress)])
+    n_comp = np.stack([count(c) for c in tqdm(perms, desc="clustering index", disable=None if progress else True)])
     with np.errstate(invalid="ignore", divide="ignore"):
         sizes = n_units[None, :] / n_comp  # (1 + n_perm, class); NaN for absent classes
     if absent == "one":
@@ -378,7 +378,7 @@ def topography_index(
         return out / n if normalise else out
 
     perms = _perm_codes(codes, n_perm, seed)
-    prox = [proximity(c) for c in tqdm(perms, desc="topography index", disable=not progress)]
+    prox = [proximity(c) for c in tqdm(perms, desc="topography index", disable=None if progress else True)]
     values_t = np.array([np.nanmean(p) if np.isfinite(p).any() else np.nan for p in prox])
     data = _null_summary(float(values_t[0]), values_t[1:])
     data["proximity"] = xr.DataArray(prox[0], dims=("unit",), coords=unit_coords(pref))
