@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -180,3 +181,30 @@ def test_sheet_writer_incomplete_leaves_nothing(small_sheet, tmp_path):
     with pytest.raises(SheetError, match=r"shape \(B, 9\)"):
         cx.SheetWriter(path, 6, coords, table, {}).write(np.zeros((2, 3)))
     assert not path.exists()
+
+
+def test_writable_path_refuses_what_is_in_the_way_before_any_work(small_sheet, tmp_path):
+    """`--out` checks (issue 13, point 14): each case is an OutputError saying what is in the way."""
+    from cortexsim.errors import OutputError
+    from cortexsim.io import writable_path
+
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    (tmp_path / "adir").mkdir()
+    cases = [
+        (tmp_path / "adir", "file", "is a directory; give a file name inside it"),
+        (a_file / "s.h5", "file", "'" + str(a_file) + "' is a file, not a folder"),
+        (a_file, "dir", "is a file, not a folder; give a folder name"),
+        (a_file / "deeper" / "out", "dir", "is a file, not a folder"),
+        ("/proc/cortexsim_test/s.h5", "file", "cannot write --out '/proc/cortexsim_test/s.h5'"),
+    ]
+    for path, kind, words in cases:
+        with pytest.raises(OutputError, match=re.escape(words)):
+            writable_path(path, kind, "--out")
+    # what it accepts: folders are created, nothing else is left behind (the probe file is removed)
+    assert writable_path(tmp_path / "new" / "sub" / "s.h5") == tmp_path / "new" / "sub" / "s.h5"
+    assert writable_path(tmp_path / "run", "dir") == tmp_path / "run"
+    assert sorted(p.name for p in (tmp_path / "new").rglob("*")) == ["sub"] and not any((tmp_path / "run").iterdir())
+    with pytest.raises(OutputError, match="is a directory"):
+        cx.save_sheet(small_sheet, tmp_path / "adir")
+    assert issubclass(OutputError, OSError) and issubclass(OutputError, cx.CortexsimError)
