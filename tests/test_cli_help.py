@@ -85,3 +85,21 @@ def test_record_draws_no_progress_bar_into_a_log(tmp_path, capsys):
     assert code == 0, cap.err
     assert "%|" not in cap.err and "stim/s" not in cap.err and cap.err.strip() == ""
     assert cap.out.endswith("s.h5: 200 stimuli × 512 units\n")  # layer4.1 at 32 px: 512 channels × 1 × 1
+
+
+def test_info_loads_no_deep_learning_library(tmp_path):
+    """`cortexsim info` is asked for often: it must not pay torch's import (seconds)."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    import cortexsim as cx
+
+    sheet = cx.save_sheet(cx.make_sheet(np.zeros((2, 3), np.float32), x_mm=[0, 1, 2], y_mm=[0, 0, 0], area="V1"),
+                          tmp_path / "s.h5")
+    code = ("import sys\nfrom cortexsim.cli import main\nassert main(['info', sys.argv[1]]) == 0\n"
+            "print(sorted(m for m in ('torch', 'torchvision', 'matplotlib', 'sklearn', 'nilearn') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code, str(sheet)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "2 stimuli × 3 units" in res.stdout and res.stdout.strip().splitlines()[-1] == "[]"
