@@ -134,7 +134,10 @@ def run_command(args: argparse.Namespace, prog: str | None = None) -> int:
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted (partial output files were removed)", file=sys.stderr)
+        hint = (f"; continue with `cortexsim train --resume --out {args.out}`"
+                if hasattr(args, "resume") and getattr(args, "out", None) else "")
+        print(f"{prog}: interrupted (Ctrl-C): the file being written was removed, finished files are kept{hint}",
+              file=sys.stderr)
         return 130
     except BrokenPipeError:
         # `cortexsim info --json | head`: the reader has gone; stop without a traceback

@@ -97,4 +97,6 @@ def test_ctrl_c_during_a_command_exits_130_without_traceback(monkeypatch, capsys
 
     code = run_command(argparse.Namespace(func=interrupted, command="record"))
     err = capsys.readouterr().err
-    assert code == 130 and err.startswith("cortexsim record: interrupted") and "Traceback" not in err
+    assert code == 130 and err.startswith("cortexsim record: interrupted (Ctrl-C)") and "Traceback" not in err
+    code = run_command(argparse.Namespace(func=interrupted, command="train", resume=False, out="runs/a"))
+    assert code == 130 and "continue with `cortexsim train --resume --out runs/a`" in capsys.readouterr().err
