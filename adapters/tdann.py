@@ -57,15 +57,21 @@ Deliberate differences, as named options
   ratios of those sheets (V1 0.0455 × 35 = 1.59 mm, where TDANN has 1.626 mm on 36.75 mm),
   disjoint patches and no jitter, and ``neighbourhood_shape="disc"``: 1,024 discs around
   random units (edges included), K = 5th percentile of the disc counts (≥ 3), capped at 500.
+* ``swap_algorithm="cortexsim"`` — cortexsim's own swap pre-optimisation (below; groups of the
+  32 nearest units, exact batched best-swap gains of Σ C·D): far fewer sequential steps than
+  TDANN's 500 pair attempts per square, for a similar local reordering (positions not identical).
 * ``jitter`` (in-patch scatter), ``rf_overlap``, ``jitter_mm``, ``sheet_mm``,
-  ``neighbourhood_mm``, ``neighbourhood_shape``, ``n_table``, ``min_neighbourhood``
-  override single points.
+  ``neighbourhood_mm``, ``neighbourhood_shape``, ``n_table``, ``min_neighbourhood``,
+  ``swap_steps`` override single points.
 
 Remaining differences from the reference (not options)
 ------------------------------------------------------
 * Inputs: cortexsim trains at any ``image_size`` (32 px CIFAR stem by default on small
-  images) where TDANN trains at 224 px; positions are placed on the real feature maps, so
-  at 32 px a retina square holds ~26 units on average instead of ~78.
+  images; ``image_size=224`` on an ImageNet folder is TDANN's setting) where TDANN trains at
+  224 px; positions are placed on the real feature maps, so at 32 px a retina square holds ~26
+  units on average instead of ~78. The trainer's images are in [0, 1] without TDANN's ImageNet
+  mean/s.d. normalisation (so trained models record cortexsim's stimuli as they are) and get
+  crop + flip without TDANN's colour jitter (0.4).
 * On the 2.4 mm retina sheet the 0.3 mm jitter is large: the squished sheet's extent is set by
   the noise's tails, many squares fall in sparse margins, K hits the 25-unit floor and about half
   of the 20,000 windows are dropped — as in TDANN, whose constants these are.
@@ -76,20 +82,25 @@ Remaining differences from the reference (not options)
   memory and in every checkpoint (:func:`window_members`). After swap pre-optimisation the
   windows are redrawn on the new positions with the same seed (TDANN draws 20,000 new ones);
   the subsets then follow the units now in each window.
-* Swap pre-optimisation (below) is cortexsim's own vectorised algorithm (groups of the 32
-  nearest units, exact batched swap gains); TDANN's ``swap_optimize_neighborhoods`` swaps
-  inside random squares of the neighbourhood width (≤ 500 units, 500 steps each). Both keep
-  retinotopy by moving units only locally; the resulting positions are not identical.
+* Swap pre-optimisation is **off unless asked for** (``Trainer(swapopt=N)``): TDANN swaps on the
+  responses of a network already trained without the spatial loss (its ``lw0`` run) to sine
+  gratings, which a first training run cannot have. Its ``swap_optimize_neighborhoods``
+  processes squares one after another; cortexsim runs batches of non-overlapping squares at
+  once (the same rule, each square seeing the swaps of those before it), draws every random
+  number from the seed (TDANN re-seeds the pair generator identically for every square), and
+  subsamples squares of ≥ 500 units (TDANN's ``np.rng.choice`` there does not exist in NumPy).
 
 Position pre-optimisation
 -------------------------
 TDANN starts training from positions swap-optimised on a network's responses
-(nearby units already correlate). :meth:`TDANNNet.optimize_positions` does this
-with :func:`cortexsim.swapopt.swap_optimize` per layer (units move only within a
-local neighbourhood, so retinotopy is kept); ``Trainer(swapopt=N,
-swapopt_reference=RUN_DIR)`` / ``cortexsim train --swapopt N`` run it before the
-first step. Positions are persistent buffers, so they are saved in checkpoints and
-``model.pt`` and reach ``export_cortex``.
+(nearby units already correlate). :meth:`TDANNNet.optimize_positions` does this per layer
+with TDANN's rule (:func:`cortexsim.swapopt.swap_optimize_windows`; units move only inside a
+square of the neighbourhood width, so retinotopy is kept). As TDANN: train a baseline (or
+``lam=0``) first, then ``Trainer(swapopt=100_000, swapopt_reference=RUN_DIR)`` /
+``cortexsim train --swapopt 100000 --swapopt-reference RUN_DIR`` (TDANN's 100,000 squares × 500
+attempts per layer), or on TDANN's stimuli, ``model.optimize_positions(stimuli.tdann_gratings(image_size=224).tensor(),
+reference=trained, iterations=100_000)``. Positions are persistent buffers, so they are saved in checkpoints
+and ``model.pt`` and reach ``export_cortex``.
 """
 from __future__ import annotations
 
@@ -122,8 +133,11 @@ WIDTH_FRACTION: dict[str, float] = {"retina": 0.0198, "V1": 0.0455, "V2": 0.1136
 AREAS: dict[str, str] = {"V1": "layer2.0", "V2": "layer3.0", "V4": "layer3.1", "IT": "layer4.1"}
 VARIANTS = ("rel", "abs")
 SHAPES = ("square", "disc")
-#: Per preset: neighbourhood shape, windows drawn, minimum K.
-_NEIGHBOURHOODS: dict[str, tuple[str, int, int]] = {"reference": ("square", 20_000, 25), "cortexsim": ("disc", 1024, 3)}
+SWAP_ALGORITHMS = ("tdann", "cortexsim")
+#: Per preset: neighbourhood shape, windows drawn, minimum K, swap algorithm.
+_NEIGHBOURHOODS: dict[str, tuple[str, int, int, str]] = {
+    "reference": ("square", 20_000, 25, "tdann"), "cortexsim": ("disc", 1024, 3, "cortexsim"),
+}
 
 
 def area_of(layer: str) -> str:
@@ -316,9 +330,11 @@ class TDANNNet(HookedNet):
 
     method = "tdann"
 
-    def __init__(self, net: nn.Module, layers: list[str], head: str, alpha: float, variant: str, per_step: int) -> None:
+    def __init__(self, net: nn.Module, layers: list[str], head: str, alpha: float, variant: str, per_step: int,
+                 swap_algorithm: str = "tdann", swap_steps: int = 500) -> None:
         super().__init__(net, capture=layers, head=head)
         self.alpha, self.variant, self.per_step = alpha, variant, per_step
+        self.swap_algorithm, self.swap_steps = swap_algorithm, swap_steps
         self.layer_names = list(layers)
         self.window_params: dict[str, dict[str, Any]] = {}
         self.windows: dict[str, Windows] = {}
@@ -376,21 +392,29 @@ class TDANNNet(HookedNet):
         reference: nn.Module | None = None,
         iterations: int = 200,
         neighbourhood: int = 32,
-        batch: int = 64,
+        batch: int | None = None,
         batch_size: int = 64,
         seed: int = 0,
         progress: bool = False,
+        algorithm: str | None = None,
     ) -> dict[str, dict[str, float]]:
         """TDANN position pre-optimisation: swap units inside neighbourhoods so nearby units correlate.
 
         TDANN initialises unit positions from the responses of a network trained
         without the spatial loss, then trains with those positions fixed. Each
-        layer's units are permuted over its own retinotopic slots with
-        :func:`cortexsim.swapopt.swap_optimize` (a unit only moves within a local
-        neighbourhood, so retinotopy is kept); the neighbourhood windows are redrawn
+        layer's units are permuted over its own retinotopic slots (a unit only moves within a
+        local neighbourhood, so retinotopy is kept); the neighbourhood windows are redrawn
         on the new positions, and :attr:`placements` are updated so ``export_cortex`` records
         the new positions. Call it before training (the :class:`Trainer` does so
         with ``swapopt=N``).
+
+        ``algorithm="tdann"`` (the model's default under ``preset="reference"``) is TDANN's
+        :func:`cortexsim.swapopt.swap_optimize_windows`: ``iterations`` squares of the layer's
+        neighbourhood width, ``swap_steps`` (500) random pair swaps in each, kept when they lower
+        the two units' SL_Rel; TDANN's configs visit 100,000 squares per layer (50 M steps).
+        ``"cortexsim"`` is :func:`cortexsim.swapopt.swap_optimize` (``iterations`` rounds of
+        ``batch`` groups of ``neighbourhood`` nearest units, each applying its best swap of
+        Σ C·D): far fewer sequential steps for a similar local reordering.
 
         Parameters
         ----------
@@ -401,7 +425,10 @@ class TDANNNet(HookedNet):
             Network giving the responses, with the same regularised module names
             (``"layer2.0"`` or ``"net.layer2.0"``), e.g. a trained baseline ResNet-18.
             Default: this network as it is now.
-        iterations, neighbourhood, batch, seed : see :func:`~cortexsim.swapopt.swap_optimize`
+        iterations : squares visited per layer ("tdann") or rounds ("cortexsim")
+        neighbourhood, batch, seed : see :func:`~cortexsim.swapopt.swap_optimize` /
+            :func:`~cortexsim.swapopt.swap_optimize_windows` (``batch`` default 64 / 256)
+        algorithm : "tdann" | "cortexsim"; None: the model's ``swap_algorithm``
         batch_size : images per forward pass
         progress : tqdm bars
 
@@ -411,8 +438,11 @@ class TDANNNet(HookedNet):
         (SL_Rel / SL_Abs) of the reference responses over (up to) the first 128
         neighbourhoods, at the old and the new positions.
         """
-        from cortexsim.swapopt import swap_optimize
+        from cortexsim.swapopt import swap_optimize, swap_optimize_windows
 
+        algorithm = self.swap_algorithm if algorithm is None else algorithm
+        if algorithm not in SWAP_ALGORITHMS:
+            raise AdapterError(f"swap algorithm must be one of {SWAP_ALGORITHMS}; got {algorithm!r}.")
         if images.ndim != 4 or not torch.is_floating_point(images):
             raise AdapterError(f"images must be a float (N, C, H, W) tensor; got {tuple(images.shape)} {images.dtype}.")
         if len(images) < 3:
@@ -428,8 +458,13 @@ class TDANNNet(HookedNet):
             before = spatial_correlation_loss(resp, pos_t, self.neighbourhoods(name, first), getattr(self, f"pairs_{i}"),
                                               self.variant)
             report[name] = {"loss_before": float(before)}
-            perm = swap_optimize(resp, pos_t.cpu().numpy(), neighbourhood=neighbourhood, iterations=iterations,
-                                 batch=batch, seed=seed + i, device=pos_t.device, progress=progress)
+            if algorithm == "tdann":
+                perm = swap_optimize_windows(resp, pos_t.cpu().numpy(), self.window_params[name]["width_mm"],
+                                             windows=iterations, steps_per_window=self.swap_steps,
+                                             batch=batch or 256, seed=seed + i, device=pos_t.device, progress=progress)
+            else:
+                perm = swap_optimize(resp, pos_t.cpu().numpy(), neighbourhood=neighbourhood, iterations=iterations,
+                                     batch=batch or 64, seed=seed + i, device=pos_t.device, progress=progress)
             pos_t.copy_(pos_t[torch.as_tensor(perm, device=pos_t.device)])  # indexing reads into a new tensor first
         self._sync_placements()  # new placements; windows redrawn on the new positions (as TDANN)
         for i, name in enumerate(self.layer_names):
@@ -515,6 +550,8 @@ def build(
     jitter: float = 1.0,
     rf_overlap: float | dict[str, float] | None = None,
     jitter_mm: float | dict[str, float] | None = None,
+    swap_algorithm: str | None = None,
+    swap_steps: int = 500,
     **kwargs: Any,
 ) -> TopographicNet:
     """Build a TDANN ResNet-18.
@@ -553,6 +590,11 @@ def build(
     rf_overlap, jitter_mm : float or dict layer -> float, optional
         Patch overlap and Gaussian position jitter (reference: TDANN's 10–80 % and 0.3 mm;
         cortexsim: 0 and 0).
+    swap_algorithm : "tdann" | "cortexsim", optional
+        Algorithm of :meth:`TDANNNet.optimize_positions` (reference: TDANN's squares and pair swaps;
+        cortexsim: its batched best-swap search).
+    swap_steps : int
+        Swap attempts per square of the "tdann" algorithm (TDANN: 500).
     **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool``.
     """
     arch = canonical_arch(arch, ("resnet18",))
@@ -562,7 +604,12 @@ def build(
         raise AdapterError(f"variant must be one of {VARIANTS} (SL_Rel or SL_Abs); got {variant!r}.")
     if preset not in PRESETS:
         raise AdapterError(f"preset must be one of {PRESETS}; got {preset!r}.")
-    shape_d, rows_d, min_d = _NEIGHBOURHOODS[preset]
+    shape_d, rows_d, min_d, swap_d = _NEIGHBOURHOODS[preset]
+    swap_algorithm = swap_d if swap_algorithm is None else swap_algorithm
+    if swap_algorithm not in SWAP_ALGORITHMS:
+        raise AdapterError(f"swap_algorithm must be one of {SWAP_ALGORITHMS}; got {swap_algorithm!r}.")
+    if isinstance(swap_steps, bool) or not isinstance(swap_steps, int) or swap_steps < 1:
+        raise AdapterError(f"swap_steps (swap attempts per square) must be an integer ≥ 1; got {swap_steps!r}.")
     shape = neighbourhood_shape or shape_d
     if shape not in SHAPES:
         raise AdapterError(f"neighbourhood_shape must be one of {SHAPES}; got {shape!r}.")
@@ -573,7 +620,8 @@ def build(
     akw = arch_kwargs(kwargs, "tdann")
     net = build_arch(arch, num_classes, image_size=image_size, seed=seed, **akw)
     names = resolve_layers(net, layers, LAYERS)
-    model = TDANNNet(net, names, head_name(arch), alpha, variant, int(neighbourhoods_per_step))
+    model = TDANNNet(net, names, head_name(arch), alpha, variant, int(neighbourhoods_per_step), swap_algorithm,
+                     swap_steps)
     shapes = model.probe_shapes(image_size, akw.get("in_channels", 3))
     for name, shp in shapes.items():
         if len(shp) != 3:

@@ -13,20 +13,26 @@ LAYERS = ["layer3.1", "layer4.1"]
 X = torch.rand(48, 3, 32, 32, generator=torch.Generator().manual_seed(3))
 
 
-def _tdann(seed: int = 0):
-    return get_method("tdann").build("resnet18", 10, seed=seed, image_size=32, n_table=48, layers=LAYERS)
+def _tdann(seed: int = 0, **kw):
+    # swap_steps 100 (TDANN: 500) keeps TDANN's sequential swap rule fast enough for a unit test
+    kw = {"layers": LAYERS, "swap_steps": 100, **kw}
+    return get_method("tdann").build("resnet18", 10, seed=seed, image_size=32, n_table=48, **kw)
 
 
 def _state(net):
-    return {n: (getattr(net, f"pos_{i}").clone(), getattr(net, f"win_{i}").clone()) for i, n in enumerate(LAYERS)}
+    return {n: (getattr(net, f"pos_{i}").clone(), getattr(net, f"win_{i}").clone()) for i, n in enumerate(net.layer_names)}
 
 
-def test_swaps_lower_the_spatial_loss_and_permute_units_over_the_same_slots():
-    net = _tdann()
+# TDANN's rule is sequential inside a square: on IT (squares of 31.8 mm on a 70 mm sheet) every square
+# overlaps the others, so only V4 (2.5 mm squares on 22.4 mm, ~40 at once) is swapped with it here.
+@pytest.mark.parametrize("algorithm, layers, iterations", [("tdann", ["layer3.1"], 200), ("cortexsim", LAYERS, 60)])
+def test_swaps_lower_the_spatial_loss_and_permute_units_over_the_same_slots(algorithm, layers, iterations):
+    net = _tdann(swap_algorithm=algorithm, layers=layers)
+    assert get_method("tdann").build("resnet18", 10, layers=["layer4.1"]).swap_algorithm == "tdann"  # the default
     before = _state(net)
-    report = net.optimize_positions(X, iterations=60, seed=0)
+    report = net.optimize_positions(X, iterations=iterations, seed=0)
     after = _state(net)
-    for i, name in enumerate(LAYERS):
+    for i, name in enumerate(layers):
         assert report[name]["loss_after"] < report[name]["loss_before"] - 0.005
         (p0, t0), (p1, t1) = before[name], after[name]
         assert not torch.equal(p0, p1)  # something moved
@@ -46,7 +52,7 @@ def test_swaps_lower_the_spatial_loss_and_permute_units_over_the_same_slots():
 
 def test_swapped_positions_survive_a_state_dict_round_trip_and_reach_the_sheet():
     net = _tdann()
-    net.optimize_positions(X, iterations=30)
+    net.optimize_positions(X, iterations=30, algorithm="cortexsim")
     fresh = _tdann()
     assert not torch.equal(fresh.pos_0, net.pos_0)
     fresh.load_state_dict(net.state_dict())
@@ -61,17 +67,21 @@ def test_reference_network_drives_the_swaps_and_must_match_unit_counts():
 
     net = _tdann()
     ref = get_method("baseline").build("resnet18", 10, seed=5)  # same CIFAR stem: same unit counts
-    report = net.optimize_positions(X, reference=ref, iterations=30)
+    report = net.optimize_positions(X, reference=ref, iterations=30, algorithm="cortexsim")
     assert set(report) == set(LAYERS)
     with pytest.raises(AdapterError, match="has 1024 units; this network has 16384"):
         _tdann().optimize_positions(X, reference=torchvision.models.resnet18(num_classes=10), iterations=2)
     with pytest.raises(AdapterError, match="float"):
         net.optimize_positions(torch.zeros(8, 3, 32, 32, dtype=torch.uint8))
+    with pytest.raises(AdapterError, match="swap algorithm must be"):
+        net.optimize_positions(X, algorithm="greedy")
+    with pytest.raises(AdapterError, match="swap_steps"):
+        _tdann(swap_steps=0)
 
 
 def test_trainer_swapopt_runs_once_and_positions_reach_model_pt(tmp_path):
     kw = dict(method="tdann", arch="resnet18", data="digits", steps=2, batch_size=8, device="cpu", progress=False,
-              layers=LAYERS, method_kwargs={"n_table": 32}, swapopt=20, swapopt_images=32)
+              layers=LAYERS, method_kwargs={"n_table": 32, "swap_steps": 50}, swapopt=20, swapopt_images=32)
     untouched = Trainer(**{**kw, "swapopt": 0}).model
     tr = Trainer(**kw, out=tmp_path / "run", checkpoint_every=1)
     tr.fit()

@@ -161,3 +161,97 @@ def test_recipe_is_tdanns_supervised_config():
     plain = Trainer(method="tdann", data="digits", steps=1, batch_size=32, layers=["layer4.1"], device="cpu",
                     nesterov=False, progress=False).setup()
     assert not plain._optim.param_groups[0]["nesterov"]
+
+
+# --------------------------------------------------------------------------- swap pre-optimisation
+
+
+def _reference_swaps(corr, pos, pairs):
+    """spacetorch's swap_optimize_positions written out for one window: for each attempted pair, the
+    pearson_scl loss of the two units' rows (scipy pearsonr, cdist rows incl. self-distances) before and
+    after swapping their positions; the swap is undone when the loss did not fall."""
+    from scipy.spatial.distance import cdist
+    from scipy.stats import pearsonr
+
+    pos = pos.copy()
+    order = np.arange(len(pos))
+
+    def loss(ab):
+        r = corr[ab].ravel()
+        t = 1 / (cdist(pos[ab], pos).ravel() + 1)
+        return (1 - pearsonr(r, t)[0]) / 2
+
+    for a, b in pairs:
+        ab = [a, b]
+        before = loss(ab)
+        pos[ab] = pos[ab[::-1]]
+        if loss(ab) >= before:
+            pos[ab] = pos[ab[::-1]]
+        else:
+            order[ab] = order[ab[::-1]]
+    return order
+
+
+@pytest.mark.slow
+def test_tdann_swap_rule_equals_the_reference_loop():
+    from cortexsim.swapopt import swap_within_windows
+
+    rng = np.random.default_rng(0)
+    ks, k, steps = (12, 9), 12, 150
+    corr = np.zeros((2, k, k))
+    pos = np.zeros((2, k, 2))
+    pairs = np.zeros((2, steps, 2), dtype=np.int64)
+    for w, kw in enumerate(ks):  # the second window is padded from 9 to 12 units
+        resp = rng.normal(size=(40, kw))
+        resp[:, 3] = 1.0  # a constant unit: r = 0 with every unit and itself, as NaNs set to 0
+        z = resp - resp.mean(0)
+        z = z / np.maximum(np.linalg.norm(z, axis=0), 1e-12)
+        corr[w, :kw, :kw] = z.T @ z
+        pos[w, :kw] = rng.uniform(0, 3, size=(kw, 2))
+        pairs[w] = [rng.choice(kw, 2, replace=False) for _ in range(steps)]
+    valid = np.arange(k)[None] < np.array(ks)[:, None]
+    order = swap_within_windows(torch.tensor(corr), torch.tensor(pos), torch.tensor(valid), torch.tensor(pairs)).numpy()
+    for w, kw in enumerate(ks):
+        want = _reference_swaps(corr[w, :kw, :kw], pos[w, :kw], pairs[w])
+        np.testing.assert_array_equal(order[w, :kw], want)
+        assert (want != np.arange(kw)).sum() > kw // 2  # many swaps were kept
+    np.testing.assert_array_equal(order[1, 9:], [9, 10, 11])  # padding never moves
+
+
+@pytest.mark.slow
+def test_tdann_swap_optimisation_moves_units_locally_and_smooths_a_scrambled_map():
+    from cortexsim.swapopt import local_correlation, swap_optimize_windows
+
+    rng = np.random.default_rng(1)
+    side = 24
+    yy, xx = np.divmod(np.arange(side * side), side)
+    slots = np.stack([xx, yy], axis=1).astype(float)
+    freqs, phase = rng.normal(scale=0.5, size=(60, 2)), rng.uniform(0, 2 * np.pi, 60)
+    resp = np.cos(slots @ freqs.T + phase).T + 0.1 * rng.normal(size=(60, side * side))
+    # scramble the map inside 4 × 4 blocks: local disorder the swaps can undo without moving units far
+    block = (yy // 4) * (side // 4) + xx // 4
+    scramble = np.concatenate([rng.permutation(np.flatnonzero(block == b)) for b in range(block.max() + 1)])
+    inv = np.empty_like(scramble)
+    inv[np.concatenate([np.flatnonzero(block == b) for b in range(block.max() + 1)])] = scramble
+    pos0 = slots[inv]  # unit i sits at slot inv[i], within its own block
+    before, ideal = local_correlation(resp, pos0, 1.5), local_correlation(resp, slots, 1.5)  # 0.56, 0.86
+    perm = swap_optimize_windows(resp, pos0, 6.0, windows=60, steps_per_window=150, batch=64, seed=0, device="cpu")
+    np.testing.assert_array_equal(np.sort(perm), np.arange(side * side))
+    after = local_correlation(resp, pos0[perm], 1.5)
+    assert after > before + 0.3 * (ideal - before), (before, after, ideal)  # 0.68 here
+    assert np.abs(pos0[perm] - pos0).max() <= 6.0  # a unit only moves inside a square of side 6
+    again = swap_optimize_windows(resp, pos0, 6.0, windows=60, steps_per_window=150, batch=64, seed=0, device="cpu")
+    np.testing.assert_array_equal(perm, again)
+    with pytest.raises(Exception, match="at most the sheet's extent"):
+        swap_optimize_windows(resp, pos0, 30.0)
+
+
+def test_squares_run_together_are_the_greedy_non_overlapping_selection():
+    from cortexsim.swapopt import _disjoint
+
+    corners = torch.rand(200, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 20
+    kept: list[int] = []
+    for i in range(len(corners)):  # the squares one after another, as TDANN visits them
+        if all(((corners[i] - corners[j]).abs() > 2.5).any() for j in kept):
+            kept.append(i)
+    assert torch.nonzero(_disjoint(corners, 2.5)).flatten().tolist() == kept and len(kept) > 20
