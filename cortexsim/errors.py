@@ -44,3 +44,19 @@ class MapError(CortexsimError, ValueError):
 
 class OutputError(CortexsimError, OSError):
     """An output path cannot be written: a directory where a file is expected, under a file, read-only."""
+
+
+class ParameterError(CortexsimError, ValueError):
+    """A parameter of an analysis (or plot) has a value outside what it accepts; the message says which."""
+
+
+class ParameterTypeError(CortexsimError, TypeError):
+    """A parameter of an analysis (or plot) has the wrong type, or a keyword it does not take."""
+
+
+class UndefinedStatisticError(CortexsimError, ValueError):
+    """The data make a statistic undefined (a constant map, one stimulus, no pair in range).
+
+    Also a ``ValueError``, as these cases raised before the class existed; ``cortexsim analyze``
+    records it for the one analysis and goes on with the others.
+    """
