@@ -177,6 +177,10 @@ def test_plugin_in_brainscore_lines_up_with_the_sheet(tmp_path):
         np.testing.assert_array_equal(act.tissue_y.values, np.repeat(area.y_mm.values, per_channel))
         got = act.values.reshape(3, area.sizes["unit"], per_channel).mean(-1)  # channel level: Sheet = map mean
         np.testing.assert_allclose(got, area.responses.values, rtol=1e-4, atol=1e-5)
+    v1 = sheet.cortex.area("V1")  # Brain-Score's channel / channel_x / channel_y = the Sheet's channel / row / col
+    np.testing.assert_array_equal(acts["V1"].channel.values, v1.channel.values)
+    np.testing.assert_array_equal(acts["V1"].channel_x.values, v1.row.values)
+    np.testing.assert_array_equal(acts["V1"].channel_y.values, v1.col.values)
 
 
 @pytest.mark.slow

@@ -56,6 +56,22 @@ def test_metrics_high_for_the_mixture_and_chance_for_the_shuffle(tmp_path):
 
 
 @pytest.mark.slow
+def test_pca_to_the_number_of_stimuli_keeps_pls_and_ridge(tmp_path):
+    """PLS (scale=False) and ridge see the units only up to a rotation: PCA to n_stimuli components is exact."""
+    from cortexsim.brainscore.testing import require_env
+
+    require_env()
+    sheet, neural = mixture(n_stim=40, n_units=300, n_neuroids=8, n_reps=2)
+    kw = dict(metric=["pls", "ridge"], splits=2, stratification_coord=None, shuffle_control=False, ceiling=False)
+    full, pca = score(sheet, neural, **kw), score(sheet, neural, n_components=40, **kw)
+    assert pca["pls"].n_units == 40 and pca["pls"].reduction.startswith("PCA: 40 components")
+    for name in ("pls", "ridge"):
+        assert pca[name].raw == pytest.approx(full[name].raw, abs=2e-3)
+    sub = score(sheet, neural, max_units=50, **kw)
+    assert sub["pls"].n_units == 50 and "random subset of 50 of 300" in sub["pls"].reduction
+
+
+@pytest.mark.slow
 def test_runs_are_network_isolated(tmp_path):
     from cortexsim.brainscore.testing import require_env
 
