@@ -140,6 +140,7 @@ def test_bad_plugin_inputs(tmp_path):
     assert folder_name("2-model.v1") == "m_2_model_v1"
 
 
+@pytest.mark.slow
 def test_weights_url_moves_weights_out_and_large_zip_is_reported(tmp_path):
     info = write_plugin(tiny_cortex(), "cx-url", tmp_path, image_size=16, weights_url="https://example.org/w.pt")
     assert not (info.folder / "weights.pt").exists()
