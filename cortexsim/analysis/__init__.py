@@ -11,6 +11,10 @@ and returns labelled xarray objects; per-unit results keep the unit coords
 >>> ci = analysis.clustering_index(pref, n_perm=20, seed=0)        # Dataset: index, observed, null
 >>> G = analysis.neighbour_graph(ds, values=pref)                  # networkx.Graph
 >>> ori = analysis.orientation_map(gratings_ds)                    # preferred orientation, CV, OSI
+>>> rep = analysis.run(ds, what=["selectivity", "preference", "clustering"], n_perm=50)
+>>> rep["IT", "clustering"]; rep.save("results/")                  # what `cortexsim analyze` writes
+
+Figures are in :mod:`cortexsim.plotting` (``analysis.plot_*`` are deprecated aliases).
 
 The representation and robustness analyses (RSA, entropy, PoZ, expert units,
 tuning curves, weight/input noise, pruning) are imported on first use, so
@@ -32,6 +36,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     'patches': ('patches', 'patches_by_category',),
     'pinwheels': ('pinwheels',),
     'smoothness': ('morans_i', 'smoothness',),
+    'report': ('Report', 'run',),
+    'registry': ('analysis_names', 'register_analysis',),
 }
 
 #: Names imported on first use (their modules pull in torch): name -> module.
@@ -64,6 +70,10 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "GroupMoments",
+    "Report",
+    "analysis_names",
+    "register_analysis",
+    "run",
     "available",
     "class_mean_dprime",
     "clustering_index",
