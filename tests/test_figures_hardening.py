@@ -10,7 +10,7 @@ from PIL import Image
 
 import cortexsim as cx
 from cortexsim import analysis
-from cortexsim.analysis.figures import robust_limits
+from cortexsim.plotting import robust_limits
 
 
 def _grid_da(values: np.ndarray, side: int, spacing: float = 1.0, area: str = "V1", name: str = "d") -> xr.DataArray:
