@@ -13,8 +13,8 @@ repetitions against the other (halves of the stimuli when there is one
 repetition), averaged over random splits. ``score = min(1, raw / ceiling)``.
 A position-shuffled control (the model's positions permuted, correlations kept)
 gives the score of a model with no topography. It is not 0: far bins, where
-correlations are near 0 with or without a map, match anyway (on the smooth-map
-test data: raw 0.86 for the map, 0.60 shuffled, ceiling 0.91). ``normalized =
+correlations are near 0 with or without a map, match anyway (on smooth-map
+data: raw 0.86 for the map, 0.60 shuffled, ceiling 0.91). ``normalized =
 (raw − shuffled_raw) / (ceiling − shuffled_raw)``, clipped to [0, 1], puts the
 shuffle at 0 and the ceiling at 1.
 
