@@ -179,11 +179,15 @@ def test_moran_permutation_null():
     g = np.arange(15.0)
     x, y = np.meshgrid(g, g)
     pos = np.c_[x.ravel(), y.ravel()]
-    smooth = morans_i(unit_map(x.ravel(), pos), radius_mm=1.5, permutations=199, seed=0)
-    assert float(smooth["I"]) > 0.8 and float(smooth["p_sim"]) == pytest.approx(1 / 200)
+    smooth = morans_i(unit_map(x.ravel(), pos), radius_mm=1.5, n_perm=199, seed=0)
+    assert float(smooth["I"]) > 0.8 and float(smooth["p_value"]) == pytest.approx(1 / 200)
+    assert smooth["null"].dims == ("perm",) and smooth.sizes["perm"] == 199
+    with pytest.warns(DeprecationWarning, match=r"morans_i\(permutations=...\) is deprecated.*use n_perm="):
+        old = morans_i(unit_map(x.ravel(), pos), radius_mm=1.5, permutations=199, seed=0)
+    assert float(old["p_sim"]) == float(smooth["p_value"])  # the old output name too, for one release
     noise = np.random.default_rng(1).normal(size=len(pos))
-    rnd = morans_i(unit_map(noise, pos), radius_mm=1.5, permutations=199, seed=0)
-    assert float(rnd["p_sim"]) > 0.05
+    rnd = morans_i(unit_map(noise, pos), radius_mm=1.5, n_perm=199, seed=0)
+    assert float(rnd["p_value"]) > 0.05
     assert float(rnd["I_null"].mean()) == pytest.approx(float(rnd["expected_I"]), abs=0.01)
 
 
@@ -199,3 +203,22 @@ def test_moran_bad_input():
         morans_i(np.arange(19.0), pos, radius_mm=1.0)
     with pytest.raises(cx.SheetError, match="positions"):
         morans_i(xr.DataArray(np.arange(20.0), dims="unit"), radius_mm=1.0)
+
+
+def test_morans_k_neighbours_are_the_neighbour_graphs():
+    """morans_i(k=3)'s weights and the k-NN graph/clustering edges are the same neighbours (their union),
+    also where units coincide (the k-d tree may then list a unit's twin before the unit itself)."""
+    from cortexsim.analysis.graphs import neighbour_edges
+    from cortexsim.analysis.smoothness import spatial_weights
+
+    rng = np.random.default_rng(3)
+    pos = rng.uniform(0, 10, size=(40, 2))
+    pos[5] = pos[4]  # two coincident units
+    pos[20] = pos[4]
+    w = spatial_weights(pos, k=3)
+    assert (np.diff(w.indptr) == 3).all()  # exactly 3 others per unit, itself never
+    da = xr.DataArray(np.zeros(40), dims="unit", coords={"x_mm": ("unit", pos[:, 0]), "y_mm": ("unit", pos[:, 1])})
+    edges, info = neighbour_edges(da, k=3, grid=False)
+    directed = set(zip(*(a.tolist() for a in w.nonzero())))
+    assert info == {"adjacency": "knn", "k": 3}
+    assert set(map(tuple, edges.tolist())) == {tuple(sorted(p)) for p in directed}

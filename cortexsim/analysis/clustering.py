@@ -63,7 +63,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
-from ..errors import SheetError
+from ..errors import ParameterError, SheetError, UndefinedStatisticError
 from ._common import grid_rowcol, unit_coords
 from .graphs import neighbour_edges
 from .preference import NONE, preference_map
@@ -226,13 +226,13 @@ def clustering_index(
     ``null_per_class`` (perm, class). Attrs: adjacency, n_perm, seed.
     """
     if n_perm < 1:
-        raise ValueError(f"n_perm must be >= 1; got {n_perm}.")
+        raise ParameterError(f"n_perm must be >= 1; got {n_perm}.")
     if connectivity not in (4, 8):
-        raise ValueError(f"connectivity must be 4 or 8; got {connectivity!r}.")
+        raise ParameterError(f"connectivity must be 4 or 8; got {connectivity!r}.")
     if absent not in ("skip", "one"):
-        raise ValueError(f"absent must be 'skip' or 'one'; got {absent!r}.")
+        raise ParameterError(f"absent must be 'skip' or 'one'; got {absent!r}.")
     if reduce not in ("mean", "median"):
-        raise ValueError(f"reduce must be 'mean' or 'median'; got {reduce!r}.")
+        raise ParameterError(f"reduce must be 'mean' or 'median'; got {reduce!r}.")
     pref = _preference_input(pref, by, threshold, none)
     codes, classes = preference_codes(pref, none)
     n_units = np.bincount(codes[codes >= 0], minlength=len(classes))
@@ -336,11 +336,11 @@ def topography_index(
     ("value" or "rank"), adjacency and the options.
     """
     if n_perm < 1:
-        raise ValueError(f"n_perm must be >= 1; got {n_perm}.")
+        raise ParameterError(f"n_perm must be >= 1; got {n_perm}.")
     if none_neighbours not in ("skip", "penalise"):
-        raise ValueError(f"none_neighbours must be 'skip' or 'penalise'; got {none_neighbours!r}.")
+        raise ParameterError(f"none_neighbours must be 'skip' or 'penalise'; got {none_neighbours!r}.")
     if border not in ("include", "exclude"):
-        raise ValueError(f"border must be 'include' or 'exclude'; got {border!r}.")
+        raise ParameterError(f"border must be 'include' or 'exclude'; got {border!r}.")
     pref = _preference_input(ds_or_pref, by, threshold, none)
     codes, classes = preference_codes(pref, none)
     all_classes = classes
@@ -351,7 +351,7 @@ def topography_index(
     values, distance = _class_values(classes)
     n = max(len(all_classes), len(classes))
     if (codes >= 0).sum() < 2:
-        raise SheetError("fewer than 2 units have a preference; the topography index is undefined.")
+        raise UndefinedStatisticError("fewer than 2 units have a preference; the topography index is undefined.")
     edges, info = neighbour_edges(pref, radius_mm=radius_mm, k=k, grid=grid, connectivity=connectivity)
     i, j = edges[:, 0], edges[:, 1]
     n_units = len(codes)

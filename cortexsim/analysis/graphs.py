@@ -24,11 +24,9 @@ import networkx as nx
 import numpy as np
 import xarray as xr
 
-from ..errors import SheetError
+from ..errors import ParameterError, SheetError, UndefinedStatisticError
 from ._common import as_numpy, grid_rowcol, jsonable, unit_coords
-
-#: Neighbours used when a sheet is not a grid and neither radius_mm nor k is given.
-DEFAULT_K = 8
+from ._neighbours import DEFAULT_K  # noqa: F401  (re-exported: the k used when neither radius_mm nor k is given)
 
 
 def grid_edges(row: np.ndarray, col: np.ndarray, connectivity: int = 4) -> np.ndarray:
@@ -40,7 +38,7 @@ def grid_edges(row: np.ndarray, col: np.ndarray, connectivity: int = 4) -> np.nd
     connectivity : 4 or 8
     """
     if connectivity not in (4, 8):
-        raise ValueError(f"connectivity must be 4 or 8; got {connectivity!r}.")
+        raise ParameterError(f"connectivity must be 4 or 8; got {connectivity!r}.")
     row, col = np.asarray(row, dtype=np.int64), np.asarray(col, dtype=np.int64)
     lookup = np.full((row.max() + 2, col.max() + 2), -1, dtype=np.int64)  # +1 pad: neighbours off the edge read -1
     lookup[row, col] = np.arange(len(row))
@@ -93,7 +91,7 @@ def neighbour_edges(
     info : dict with ``adjacency`` ("grid4", "grid8", "radius", "knn") and its parameter
     """
     if radius_mm is not None and k is not None:
-        raise ValueError("give radius_mm or k, not both.")
+        raise ParameterError("give radius_mm or k, not both.")
     rc = grid_rowcol(obj)
     if grid and rc is None:
         raise SheetError(
@@ -103,26 +101,14 @@ def neighbour_edges(
     if grid or (grid is None and rc is not None and radius_mm is None and k is None):
         assert rc is not None
         return grid_edges(*rc, connectivity=connectivity), {"adjacency": f"grid{connectivity}"}
-    from scipy.spatial import cKDTree
+    from ._neighbours import knn_pairs, radius_pairs, undirected
 
     pos = _positions(obj)
-    tree = cKDTree(pos)
     if radius_mm is not None:
-        if not radius_mm > 0:
-            raise ValueError(f"radius_mm must be > 0; got {radius_mm!r}.")
-        return tree.query_pairs(float(radius_mm), output_type="ndarray").astype(np.int64), {
-            "adjacency": "radius", "radius_mm": float(radius_mm)}
-    k = DEFAULT_K if k is None else int(k)
-    if k < 1:
-        raise ValueError(f"k must be >= 1; got {k}.")
-    n = len(pos)
-    kk = min(k + 1, n)
-    _, idx = tree.query(pos, k=kk)
-    idx = np.asarray(idx).reshape(n, kk)
-    pairs = np.stack([np.repeat(np.arange(n), kk), idx.ravel()], axis=1)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    pairs = np.unique(np.sort(pairs, axis=1), axis=0)
-    return pairs.astype(np.int64), {"adjacency": "knn", "k": k}
+        return radius_pairs(pos, radius_mm), {"adjacency": "radius", "radius_mm": float(radius_mm)}
+    k = DEFAULT_K if k is None else k
+    # the same k neighbours as morans_i(k=...): each unit's k nearest others, here as undirected edges
+    return undirected(knn_pairs(pos, k, clip=True)), {"adjacency": "knn", "k": int(k)}
 
 
 def neighbour_graph(
@@ -244,7 +230,7 @@ def preference_modularity(
     nodes = [n for n, lab in labels.items() if include_none or lab != none]
     H = G.subgraph(nodes)
     if H.number_of_edges() == 0:
-        raise SheetError("the graph has no edges between units with a preference; modularity is undefined.")
+        raise UndefinedStatisticError("the graph has no edges between units with a preference; modularity is undefined.")
     groups: dict[str, set[Any]] = {}
     for n in nodes:
         groups.setdefault(labels[n], set()).add(n)

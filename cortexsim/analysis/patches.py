@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from ..errors import SheetError
+from ..errors import ParameterError, SheetError, UndefinedStatisticError
 from ._grid import from_grid_dataarray, grid_dataarray, nan_gaussian, positions_of, select_area, to_grid, unit_values
 
 _KINDS = ("t", "dprime")
@@ -94,11 +94,11 @@ def patches(
         (patch number, 0 = none).
     """
     if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {_KINDS}; got {kind!r}.")
+        raise ParameterError(f"kind must be one of {_KINDS}; got {kind!r}.")
     if sigma_mm < 0 or min_area_mm2 < 0:
-        raise ValueError("sigma_mm and min_area_mm2 must be >= 0.")
+        raise ParameterError("sigma_mm and min_area_mm2 must be >= 0.")
     if connectivity not in (1, 2):
-        raise ValueError(f"connectivity must be 1 or 2; got {connectivity!r}.")
+        raise ParameterError(f"connectivity must be 1 or 2; got {connectivity!r}.")
     if isinstance(values, xr.DataArray) and "unit" not in values.dims:
         img, x, y, res = from_grid_dataarray(values)
         img = np.asarray(img, dtype=float)
@@ -110,7 +110,7 @@ def patches(
         if len(pos) != len(v):
             raise SheetError(f"{len(v)} values but {len(pos)} positions; give one value per unit.")
         if not np.isfinite(v).any():
-            raise ValueError("every selectivity value is NaN; nothing to threshold.")
+            raise UndefinedStatisticError("every selectivity value is NaN; nothing to threshold.")
         img, x, y, res, _ = to_grid(v, pos, resolution_mm, method)
     smoothed = nan_gaussian(img, sigma_mm / res)
     with np.errstate(invalid="ignore"):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import SheetError
+from ..errors import ParameterError, SheetError, UndefinedStatisticError
 from ._grid import from_grid_dataarray, grid_dataarray, positions_of, select_area, to_grid, unit_values
 
 #: Variable names under which an orientation-map Dataset may hold the preferred orientation.
@@ -91,7 +91,7 @@ def column_spacing(field: np.ndarray, resolution_mm: float) -> float:
     """
     k, power = radial_spectrum(field, resolution_mm)
     if len(k) < 3 or not np.any(power[1:] > 0):
-        raise ValueError("the map is too small or flat to estimate a column spacing; pass column_spacing_mm.")
+        raise UndefinedStatisticError("the map is too small or flat to estimate a column spacing; pass column_spacing_mm.")
     peak = 1 + int(np.argmax(power[1:]))
     above = power >= 0.5 * power[peak]
     lo = peak
@@ -149,20 +149,20 @@ def pinwheels(
     """
     da = _orientation_input(ori_map_or_ds, var)
     if not period > 0:
-        raise ValueError(f"period must be > 0 degrees; got {period}.")
+        raise ParameterError(f"period must be > 0 degrees; got {period}.")
     to_phase = 2 * np.pi / period
     if "unit" in da.dims:
         da = select_area(da, area)
         theta = unit_values(da, "preferred orientation")
         pos = positions_of(da)
         if np.isfinite(theta).sum() < 4:
-            raise ValueError("fewer than 4 units have a finite preferred orientation; nothing to map.")
+            raise UndefinedStatisticError("fewer than 4 units have a finite preferred orientation; nothing to map.")
         z, x, y, res, used = to_grid(np.exp(1j * to_phase * theta), pos, resolution_mm, method)
     else:
         img, x, y, res = from_grid_dataarray(da)
         z, used = np.exp(1j * to_phase * np.asarray(img, dtype=float)), "image"
     if min(z.shape) < 2:
-        raise ValueError(f"the orientation grid is {z.shape}; it needs at least 2×2 pixels (lower resolution_mm).")
+        raise UndefinedStatisticError(f"the orientation grid is {z.shape}; it needs at least 2×2 pixels (lower resolution_mm).")
     phase = np.angle(z)
     phase[~np.isfinite(z)] = np.nan
     w = winding_numbers(phase)

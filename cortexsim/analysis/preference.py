@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import SheetError
+from ..errors import SheetError, UndefinedStatisticError
 from ._common import GroupMoments, check_sheet, group_codes, moments_from_codes, per_unit, require_coord, unit_coords
 from .selectivity import moments_for, selectivity
 
@@ -83,7 +83,7 @@ def class_mean_dprime(ds: xr.Dataset, by: str = "domain", *, moments: GroupMomen
     means = m.means()  # (G, U)
     g = len(m.groups)
     if g < 3:
-        raise SheetError(f"class-mean d′ needs at least 3 classes in {by!r} (an s.d. over the others); got {g}.")
+        raise UndefinedStatisticError(f"class-mean d′ needs at least 3 classes in {by!r} (an s.d. over the others); got {g}.")
     rest = (means.sum(axis=0, keepdims=True) - means) / (g - 1)  # mean of the other classes' maps
     sq = (np.square(means).sum(axis=0, keepdims=True) - np.square(means)) / (g - 1)
     sd_rest = np.sqrt(np.clip(sq - np.square(rest), 0.0, None))
@@ -295,7 +295,7 @@ def orientation_map(
     theta = require_coord(ds, orientation).astype(float)
     ori_vals, ori_codes = group_codes(theta)
     if len(ori_vals) < 2:
-        raise SheetError(f"orientation_map needs at least 2 orientations in {orientation!r}; got {ori_vals.tolist()}.")
+        raise UndefinedStatisticError(f"orientation_map needs at least 2 orientations in {orientation!r}; got {ori_vals.tolist()}.")
     if sf is not None and sf in ds.coords:
         sf_vals, sf_codes = group_codes(require_coord(ds, sf).astype(float))
     else:

@@ -14,7 +14,7 @@ import xarray as xr
 from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 
-from ..errors import SheetError
+from ..errors import ParameterError, SheetError, UndefinedStatisticError
 from ._common import check_sheet, finite_sheet, group_moments, responses, unit_coords
 from ._grid import select_area
 
@@ -93,7 +93,7 @@ def _one_rdm(ds: xr.Dataset, by: str | None, metric: str, skipna: bool = False) 
         gm = group_moments(ds, by, skipna=skipna, what="rdm")
         labels, name, x = gm.groups, by, gm.means()
     if x.shape[0] < 2:
-        raise SheetError(f"an RDM needs at least 2 conditions; got {x.shape[0]}.")
+        raise UndefinedStatisticError(f"an RDM needs at least 2 conditions; got {x.shape[0]}.")
     if metric in _GRAM_METRICS and hasattr(x, "dask"):
         mat = _gram_rdm(x, metric)
         if not np.isfinite(mat).all():  # non-finite responses: find them (one more pass) and report
@@ -166,11 +166,11 @@ def compare_rdms(a: xr.DataArray | np.ndarray, b: xr.DataArray | np.ndarray, met
     DataArray: the statistic (scalar, or over ``area``), attrs/var ``pvalue``.
     """
     if method not in ("kendall", "spearman"):
-        raise ValueError(f"method must be 'kendall' or 'spearman'; got {method!r}.")
+        raise ParameterError(f"method must be 'kendall' or 'spearman'; got {method!r}.")
     if isinstance(a, xr.DataArray) and isinstance(b, xr.DataArray) and "area" in a.dims and "area" in b.dims:
         areas = [x for x in a["area"].values if x in set(b["area"].values)]
         if not areas:
-            raise ValueError("the two RDMs share no area.")
+            raise ParameterError("the two RDMs share no area.")
         parts = [compare_rdms(a.sel(area=x), b.sel(area=x), method) for x in areas]
         out = xr.concat(parts, dim=xr.DataArray(areas, dims="area", name="area"))
         out.attrs = {"method": method}
@@ -178,17 +178,17 @@ def compare_rdms(a: xr.DataArray | np.ndarray, b: xr.DataArray | np.ndarray, met
     ma, mb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     for m, nm in ((ma, "a"), (mb, "b")):
         if m.ndim != 2 or m.shape[0] != m.shape[1]:
-            raise ValueError(f"RDM {nm} must be square (n, n); got shape {m.shape}.")
+            raise ParameterError(f"RDM {nm} must be square (n, n); got shape {m.shape}.")
     if ma.shape != mb.shape:
-        raise ValueError(f"RDMs have different shapes {ma.shape} and {mb.shape}; they must index the same conditions.")
+        raise ParameterError(f"RDMs have different shapes {ma.shape} and {mb.shape}; they must index the same conditions.")
     if ma.shape[0] < 3:
-        raise ValueError("comparing RDMs needs at least 3 conditions (3 pairs).")
+        raise UndefinedStatisticError("comparing RDMs needs at least 3 conditions (3 pairs).")
     iu = np.triu_indices(ma.shape[0], k=1)
     va, vb = ma[iu], mb[iu]
     if not (np.isfinite(va).all() and np.isfinite(vb).all()):
-        raise SheetError("an RDM contains NaN/Inf; recompute it from finite responses (rdm(..., skipna=True)).")
+        raise UndefinedStatisticError("an RDM contains NaN/Inf; recompute it from finite responses (rdm(..., skipna=True)).")
     if np.ptp(va) == 0 or np.ptp(vb) == 0:
-        raise ValueError("an RDM is constant off the diagonal; its rank correlation is undefined.")
+        raise UndefinedStatisticError("an RDM is constant off the diagonal; its rank correlation is undefined.")
     if method == "kendall":
         res = stats.kendalltau(va, vb, variant="b")
     else:
@@ -229,10 +229,10 @@ def entropy(ds: xr.Dataset, bins: int = 32, area: str | None = None, *, skipna: 
     DataArray over ``unit`` (unit coords kept), bits.
     """
     if isinstance(bins, bool) or not np.isfinite(bins) or int(bins) != bins or bins < 2:
-        raise ValueError(f"bins must be an integer >= 2; got {bins!r}.")
+        raise ParameterError(f"bins must be an integer >= 2; got {bins!r}.")
     ds = select_area(check_sheet(ds, "entropy"), area) if area is not None else check_sheet(ds, "entropy")
     if ds.sizes.get("stimulus", 0) < 2:
-        raise SheetError("entropy needs at least 2 stimuli.")
+        raise UndefinedStatisticError("entropy needs at least 2 stimuli.")
     return _per_unit(ds, _hist_entropy, "entropy", {"units": "bits", "bins": int(bins), "binning": "per-unit equal width, [min, max]"},
                      skipna, bins=int(bins))
 
@@ -251,11 +251,11 @@ def percentage_of_zeros(ds: xr.Dataset, atol: float = 0.0, area: str | None = No
     NaN/±Inf responses raise a SheetError (``skipna=True``: their stimuli are left out).
     """
     if not np.isfinite(atol):
-        raise ValueError(f"atol must be a finite number; got {atol!r}.")
+        raise ParameterError(f"atol must be a finite number; got {atol!r}.")
     ds = check_sheet(ds, "percentage_of_zeros")
     ds = select_area(ds, area) if area is not None else ds
     if ds.sizes.get("stimulus", 0) < 1:
-        raise SheetError("percentage_of_zeros needs at least 1 stimulus.")
+        raise UndefinedStatisticError("percentage_of_zeros needs at least 1 stimulus.")
     return _per_unit(ds, _fraction_le, "poz", {"units": "%", "atol": float(atol), "long_name": "percentage of zero responses"},
                      skipna, atol=float(atol))
 

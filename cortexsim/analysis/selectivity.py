@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import SheetError
+from ..errors import ParameterError, SheetError
 from ._common import GroupMoments, check_sheet, find_group, group_moments, per_unit, unit_coords
 
 _UNDEFINED = ("raise", "nan")
@@ -48,7 +48,7 @@ def moments_for(ds: xr.Dataset, by: str, moments: GroupMoments | None = None, *,
     """Group moments of ``ds`` by ``by``; reuses ``moments`` when they match (saves a pass)."""
     if moments is not None:
         if moments.by != by or moments.s1.shape[1] != ds.sizes["unit"]:
-            raise ValueError(
+            raise ParameterError(
                 f"moments were computed by {moments.by!r} for {moments.s1.shape[1]} units; "
                 f"this call needs by={by!r} for {ds.sizes['unit']} units."
             )
@@ -76,10 +76,10 @@ def _contrast_matrices(
     else:
         refs = [reference] if isinstance(reference, (str, int, float, np.number)) else list(reference)
         if not refs:
-            raise ValueError("reference is empty; pass None (every other category) or category names.")
+            raise ParameterError("reference is empty; pass None (every other category) or category names.")
         idx = [find_group(m.groups, r, m.by) for r in refs]
         if ia in idx:
-            raise ValueError(f"target {target!r} is also in reference {refs!r}; a category cannot be its own reference.")
+            raise ParameterError(f"target {target!r} is also in reference {refs!r}; a category cannot be its own reference.")
         b = np.zeros((1, g))
         b[0, idx] = 1.0
     ref_labels = m.groups[b[0] > 0].tolist()
@@ -115,7 +115,7 @@ def near_constant(sd: np.ndarray, areas: np.ndarray | None, min_sd: float) -> np
 
 def _check_min_sd(min_sd: float) -> float:
     if not (isinstance(min_sd, (int, float, np.number)) and np.isfinite(min_sd) and 0 <= min_sd < 1):
-        raise ValueError(f"min_sd must be a number in [0, 1) (a fraction of the area's median SD); got {min_sd!r}.")
+        raise ParameterError(f"min_sd must be a number in [0, 1) (a fraction of the area's median SD); got {min_sd!r}.")
     return float(min_sd)
 
 
@@ -125,7 +125,7 @@ def _contrast(
 ) -> np.ndarray:
     """d′ or Welch t (K, U) of pools ``a`` vs ``b`` (each (K, G) membership)."""
     if undefined not in _UNDEFINED:
-        raise ValueError(f"undefined must be 'raise' or 'nan'; got {undefined!r}.")
+        raise ParameterError(f"undefined must be 'raise' or 'nan'; got {undefined!r}.")
     min_sd = _check_min_sd(min_sd)
     dd = 1 if stat == "t" else ddof
     ma, va, na = m.mean_var(a, dd)
@@ -186,7 +186,7 @@ def _one_contrast(
     skipna: bool = False,
 ) -> xr.DataArray:
     if target is None:
-        raise ValueError("target is required (e.g. target='faces'); use selectivity(ds, by=...) for every category.")
+        raise ParameterError("target is required (e.g. target='faces'); use selectivity(ds, by=...) for every category.")
     _check_min_sd(min_sd)
     m = moments_for(ds, by, moments, skipna=skipna, what="d′" if stat == "dprime" else "t")
     a, b, tval, refs = _contrast_matrices(m, target, reference)
@@ -320,7 +320,7 @@ def selectivity(
     labels of ``by``; unit coords of ``ds`` kept; ``attrs["by"] = by``.
     """
     if stat not in ("dprime", "t"):
-        raise ValueError(f"stat must be 'dprime' or 't'; got {stat!r}.")
+        raise ParameterError(f"stat must be 'dprime' or 't'; got {stat!r}.")
     _check_min_sd(min_sd)
     m = moments_for(ds, by, moments, skipna=skipna)
     g = len(m.groups)

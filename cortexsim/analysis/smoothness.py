@@ -16,8 +16,9 @@ import xarray as xr
 from scipy import stats
 from scipy.spatial import cKDTree
 
-from ..errors import SheetError
+from ..errors import ParameterError, SheetError, UndefinedStatisticError
 from ._common import check_sheet, finite_stimuli, responses
+from ._params import Interval, fill_doc, validate_params
 from ._grid import positions_of, select_area, unit_values
 
 _METRICS = ("auto", "correlation", "absdiff", "circular")
@@ -30,11 +31,11 @@ def _bin_edges(bins: int | np.ndarray, max_distance_mm: float) -> np.ndarray:
     if np.ndim(bins) == 0:
         n = int(bins)
         if n < 1:
-            raise ValueError(f"bins must be a positive int or an array of edges; got {bins!r}.")
+            raise ParameterError(f"bins must be a positive int or an array of edges; got {bins!r}.")
         return np.linspace(0.0, max_distance_mm, n + 1)
     edges = np.asarray(bins, dtype=float)
     if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
-        raise ValueError("bin edges must be a 1-D increasing array of at least 2 distances (mm).")
+        raise ParameterError("bin edges must be a 1-D increasing array of at least 2 distances (mm).")
     return edges
 
 
@@ -79,7 +80,7 @@ def _zscore_columns(resp: Any, sel: np.ndarray, ds: xr.Dataset | None = None, sk
                               scope=" that the sampled pairs use")
         block = block[keep]
         if len(block) < 2:
-            raise SheetError("smoothness: fewer than 2 stimuli have finite responses; a correlation needs 2.")
+            raise UndefinedStatisticError("smoothness: fewer than 2 stimuli have finite responses; a correlation needs 2.")
     z = np.empty_like(block)
     z[:, order] = block
     z -= z.mean(axis=0, keepdims=True)
@@ -120,14 +121,14 @@ def _bin_means(dist: np.ndarray, sim: np.ndarray, edges: np.ndarray) -> tuple[np
 
 def _resolve_metric(obj: Any, metric: str) -> str:
     if metric not in _METRICS:
-        raise ValueError(f"metric must be one of {_METRICS}; got {metric!r}.")
+        raise ParameterError(f"metric must be one of {_METRICS}; got {metric!r}.")
     if isinstance(obj, xr.Dataset):
         if metric not in ("auto", "correlation"):
-            raise ValueError(f"a Sheet is compared by response correlation; metric={metric!r} needs a per-unit map.")
+            raise ParameterError(f"a Sheet is compared by response correlation; metric={metric!r} needs a per-unit map.")
         return "correlation"
     if metric != "auto":
         if metric == "correlation":
-            raise ValueError("metric='correlation' needs a Sheet (responses); a per-unit map uses 'absdiff' or 'circular'.")
+            raise ParameterError("metric='correlation' needs a Sheet (responses); a per-unit map uses 'absdiff' or 'circular'.")
         return metric
     name = str(getattr(obj, "name", "") or "")
     periodic = "period" in getattr(obj, "attrs", {}) or "orientation" in name
@@ -201,9 +202,9 @@ def smoothness(
         Bad bins / metric / n_pairs / max_distance_mm.
     """
     if isinstance(n_pairs, bool) or int(n_pairs) != n_pairs or n_pairs < 1:
-        raise ValueError(f"n_pairs must be a positive integer; got {n_pairs!r}.")
+        raise ParameterError(f"n_pairs must be a positive integer; got {n_pairs!r}.")
     if max_distance_mm is not None and not (np.isfinite(max_distance_mm) and max_distance_mm > 0):
-        raise ValueError(f"max_distance_mm must be a finite distance > 0 (mm); got {max_distance_mm}.")
+        raise ParameterError(f"max_distance_mm must be a finite distance > 0 (mm); got {max_distance_mm}.")
     obj = select_area(ds_or_values, area)
     metric = _resolve_metric(obj, metric)
     pos = positions_of(obj)
@@ -218,14 +219,14 @@ def smoothness(
         v_all = unit_values(obj)
         keep = np.flatnonzero(np.isfinite(v_all))
         if keep.size < 2:
-            raise SheetError("fewer than 2 units have a finite value; smoothness needs a map with values.")
+            raise UndefinedStatisticError("fewer than 2 units have a finite value; smoothness needs a map with values.")
         pos = pos[keep]
     n = len(pos)
     if n < 2:
-        raise SheetError(f"smoothness needs at least 2 units; got {n}.")
+        raise UndefinedStatisticError(f"smoothness needs at least 2 units; got {n}.")
     extent = pos.max(axis=0) - pos.min(axis=0)
     if not extent.max() > 0:
-        raise SheetError(f"all {n} units lie at one position; smoothness over cortical distance is undefined.")
+        raise UndefinedStatisticError(f"all {n} units lie at one position; smoothness over cortical distance is undefined.")
     if max_distance_mm is None:
         # half the sheet's shorter side (its longer one for a line of units)
         max_distance_mm = 0.5 * float(extent.min() if extent.min() > 0 else extent.max())
@@ -235,7 +236,7 @@ def smoothness(
     dist = np.hypot(*(pos[a] - pos[b]).T)
     if not np.any((dist >= edges[0]) & (dist <= edges[-1])):
         nearest = float(cKDTree(pos).query(pos, k=2)[0][:, 1].min())
-        raise SheetError(
+        raise UndefinedStatisticError(
             f"no unit pair lies within the distance bins [{edges[0]:g}, {edges[-1]:g}] mm (the nearest two units "
             f"are {nearest:g} mm apart; the sheet spans {' × '.join(f'{e:g}' for e in extent)} mm). Pass "
             f"max_distance_mm of at least {2 * nearest:g} mm (and bins to match).")
@@ -250,7 +251,7 @@ def smoothness(
         sim = _pair_correlation(z, ia, ib)
         sim_shuf = _pair_correlation(z, perm[ia], perm[ib]) if shuffle else None
         if not np.isfinite(sim).any():
-            raise SheetError(
+            raise UndefinedStatisticError(
                 "every sampled unit has constant responses across stimuli, so response correlation "
                 "is undefined; check the recording (e.g. dead ReLU units) or use more stimuli."
             )
@@ -259,7 +260,7 @@ def smoothness(
         v = v_all[keep][sel]
         p = float(period if period is not None else getattr(obj, "attrs", {}).get("period", 180.0))
         if np.ptp(v) == 0:
-            raise SheetError("the map is constant; smoothness of a constant map is undefined.")
+            raise UndefinedStatisticError("the map is constant; smoothness of a constant map is undefined.")
         sim = _value_difference(v, ia, ib, metric, p)
         sim_shuf = _value_difference(v, perm[ia], perm[ib], metric, p) if shuffle else None
         long_name = f"mean {'circular ' if metric == 'circular' else ''}absolute difference (lower = more similar)"
@@ -300,36 +301,33 @@ def spatial_weights(pos: np.ndarray, radius_mm: float | None = None, k: int | No
     when j is one of the k nearest neighbours of i (not symmetric in general).
     """
     if (radius_mm is None) == (k is None):
-        raise ValueError("give exactly one of radius_mm (distance band, mm) or k (nearest neighbours).")
+        raise ParameterError("give exactly one of radius_mm (distance band, mm) or k (nearest neighbours).")
+    from ._neighbours import knn_pairs, radius_pairs
+
     n = len(pos)
-    tree = cKDTree(pos)
     if radius_mm is not None:
-        if not radius_mm > 0:
-            raise ValueError(f"radius_mm must be > 0; got {radius_mm}.")
-        pairs = tree.query_pairs(float(radius_mm), output_type="ndarray")
+        pairs = radius_pairs(pos, radius_mm)
         rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
         cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
     else:
-        if int(k) != k or not 1 <= k < n:
-            raise ValueError(f"k must be an integer in [1, n_units - 1] = [1, {n - 1}]; got {k!r}.")
-        _, nbr = tree.query(pos, k=int(k) + 1, workers=-1)
-        # drop each unit itself (usually column 0, but coincident units may reorder)
-        not_self = nbr != np.arange(n)[:, None]
-        keep = not_self & (np.cumsum(not_self, axis=1) <= int(k))
-        rows = np.repeat(np.arange(n), int(k))
-        cols = nbr[keep]
+        rows, cols = knn_pairs(pos, k).T  # the neighbour graph's k neighbours (its edges: their union)
     w = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     w.sum_duplicates()
     w.data[:] = 1.0
     return w
 
 
+@validate_params({"n_perm": [Interval(0, None, integer=True)], "seed": [Interval(0, None, integer=True)],
+                  "radius_mm": [None, Interval(0, None, "neither")], "k": [None, Interval(1, None, integer=True)]},
+                 renamed={"values": "obj", "ds_or_positions": "positions", "permutations": "n_perm"})
+@fill_doc
 def morans_i(
-    values: xr.DataArray | np.ndarray,
-    ds_or_positions: xr.Dataset | xr.DataArray | np.ndarray | None = None,
+    obj: xr.DataArray | np.ndarray,
+    positions: xr.Dataset | xr.DataArray | np.ndarray | None = None,
+    *,
     radius_mm: float | None = None,
     k: int | None = None,
-    permutations: int = 0,
+    n_perm: int = 0,
     seed: int = 0,
 ) -> xr.Dataset:
     """Moran's I of a per-unit map with a binary distance-band or k-NN weight matrix.
@@ -338,28 +336,31 @@ def morans_i(
 
     Parameters
     ----------
-    values : DataArray over ``unit`` (with x_mm/y_mm) or ndarray (n_units,)
+    obj : DataArray over ``unit`` (with x_mm/y_mm) or ndarray (n_units,)
         Units with NaN values are dropped before the weights are built.
-    ds_or_positions : Sheet, DataArray or ndarray (n_units, 2), optional
-        Where the positions come from when ``values`` carries none.
+    positions : Sheet, DataArray or ndarray (n_units, 2), optional
+        Where the positions come from when ``obj`` carries none.
     radius_mm, k : float / int
         Exactly one: neighbours within ``radius_mm`` (w_ij = 1 for 0 < d ≤ r), or
-        the ``k`` nearest neighbours of each unit.
-    permutations : int
-        Random relabellings for a permutation p-value (0: none).
-    seed : int
+        the ``k`` nearest neighbours of each unit — the same k neighbours as the
+        neighbour graph and the clustering index (:mod:`cortexsim.analysis._neighbours`).
+    %(n_perm)s
+    %(seed)s
+
+    Old names (deprecated, one release): ``values``, ``ds_or_positions``, ``permutations``;
+    outputs ``p_sim`` and ``I_null`` (dim ``permutation``) are kept next to the new ones.
 
     Returns
     -------
     xarray.Dataset
         scalars ``I``, ``expected_I`` (= −1/(n−1)), ``variance_norm``, ``z_norm``,
         ``p_norm`` (two-sided, normality assumption), ``variance_rand``, ``z_rand``,
-        ``p_rand`` (randomisation assumption); with permutations also ``p_sim``
+        ``p_rand`` (randomisation assumption); with ``n_perm`` also ``p_value``
         (one-sided in the direction of the observed I, (count+1)/(P+1) as PySAL)
-        and ``I_null`` (dim ``permutation``).
+        and ``null`` (dim ``perm``): I of each permuted map.
     """
-    v = unit_values(values, "values")
-    source = ds_or_positions if ds_or_positions is not None else values
+    v = unit_values(obj, "values")
+    source = positions if positions is not None else obj
     pos = positions_of(source)
     if len(pos) != len(v):
         raise SheetError(f"{len(v)} values but {len(pos)} positions; give one value per unit.")
@@ -367,15 +368,15 @@ def morans_i(
     v, pos = v[ok], pos[ok]
     n = len(v)
     if n < 4:
-        raise SheetError(f"Moran's I needs at least 4 units with finite values; got {n}.")
+        raise UndefinedStatisticError(f"Moran's I needs at least 4 units with finite values; got {n}.")
     z = v - v.mean()
     m2 = float(z @ z)
     if m2 <= 1e-300 or np.ptp(v) == 0:
-        raise SheetError("the map is constant; Moran's I is undefined for zero variance.")
+        raise UndefinedStatisticError("the map is constant; Moran's I is undefined for zero variance.")
     w = spatial_weights(pos, radius_mm, k)
     s0 = float(w.sum())
     if s0 == 0:
-        raise SheetError(f"no unit has a neighbour within radius_mm={radius_mm}; use a larger radius.")
+        raise UndefinedStatisticError(f"no unit has a neighbour within radius_mm={radius_mm}; use a larger radius.")
     I = n / s0 * float(z @ (w @ z)) / m2
     ei = -1.0 / (n - 1)
     ws = w + w.T
@@ -399,25 +400,28 @@ def morans_i(
         "p_rand": 2 * stats.norm.sf(abs(z_rand)) if np.isfinite(z_rand) else np.nan,
     }
     data: dict[str, Any] = {name: ((), val) for name, val in out.items()}
-    if permutations > 0:
+    if n_perm > 0:
         rng = np.random.default_rng(seed)
-        null = np.empty(int(permutations))
-        batch = max(1, min(int(permutations), 20_000_000 // n))
-        for s in range(0, int(permutations), batch):
-            nb = min(batch, int(permutations) - s)
+        null = np.empty(int(n_perm))
+        batch = max(1, min(int(n_perm), 20_000_000 // n))
+        for s in range(0, int(n_perm), batch):
+            nb = min(batch, int(n_perm) - s)
             zp = z[np.argsort(rng.random((n, nb)), axis=0)]  # each column a relabelling
             null[s : s + nb] = n / s0 * np.einsum("ip,ip->p", zp, w @ zp) / m2
         larger = int(np.sum(null >= I))
-        larger = min(larger, int(permutations) - larger)
-        data["p_sim"] = ((), (larger + 1) / (int(permutations) + 1))
-        data["I_null"] = ("permutation", null)
+        larger = min(larger, int(n_perm) - larger)
+        data["p_value"] = ((), (larger + 1) / (int(n_perm) + 1))
+        data["null"] = ("perm", null)
+        # the names of the previous release, for one more (deprecated; same values)
+        data["p_sim"] = ((), (larger + 1) / (int(n_perm) + 1), {"deprecated": "use p_value"})
+        data["I_null"] = ("permutation", null, {"deprecated": "use null (dim perm)"})
     return xr.Dataset(
         data,
         attrs={
             "n_units": n,
             "weights": f"radius {radius_mm} mm" if radius_mm is not None else f"{k} nearest neighbours",
             "S0": s0,
-            "permutations": int(permutations),
+            "n_perm": int(n_perm),
             "seed": int(seed),
         },
     )
