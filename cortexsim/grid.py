@@ -26,6 +26,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from .errors import SheetError
+from .seeding import numpy_rng
 
 #: Ways of combining the units that fall in one pixel.
 STATISTICS: tuple[str, ...] = ("mean", "median", "sum", "count", "min", "max", "std", "mode")
@@ -230,7 +231,7 @@ def default_resolution(pos: np.ndarray) -> float:
     if len(pos) < 2:
         return 1.0
     # A sample is enough for a median and keeps this cheap on million-unit sheets.
-    sample = pos if len(pos) <= 20_000 else pos[np.random.default_rng(0).choice(len(pos), 20_000, replace=False)]
+    sample = pos if len(pos) <= 20_000 else pos[numpy_rng(0).choice(len(pos), 20_000, replace=False)]
     d, _ = cKDTree(pos).query(sample, k=2)
     nn = d[:, 1][d[:, 1] > 0]
     return float(np.median(nn)) if nn.size else 1.0

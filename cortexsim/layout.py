@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .errors import LayoutError
+from .seeding import numpy_rng
 
 #: TDANN's cortical sheet sizes (side of a square, mm), ``spacetorch.constants``: retina 2.4 mm
 #: (~300 µm per degree over the central 8°), V1 36.75 mm (√13.5 cm², Benson et al.), V2 35 mm,
@@ -353,7 +354,7 @@ def retinotopic(
         raise LayoutError(f"size_mm must be positive; got {size_mm}.")
     if not jitter_mm >= 0:
         raise LayoutError(f"jitter_mm must be ≥ 0; got {jitter_mm}.")
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     u = jitter * (rng.random((c, h, w, 2)) - 0.5)  # offsets in patch radii / 2, in [−½, ½]·jitter
     cx, rx = rf_centres(w, size_mm, rf_overlap)
     cy, ry = rf_centres(h, size_mm, rf_overlap)

@@ -3,11 +3,12 @@
 :class:`SimulatedCortex` commits areas to modules (like Brain-Score's
 region→layer map), places each area's units on a sheet with a layout from
 :mod:`cortexsim.layout`, and records responses to stimuli with forward hooks.
+Outputs other than (C,) vectors and (C, H, W) maps go through an area's
+transform (:class:`cortexsim.areas.Area`; ViT tokens by default).
 """
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,32 +22,18 @@ import xarray as xr
 from torch import nn
 from tqdm.auto import tqdm
 
+from .areas import Area, default_transform, placeable_shape
+from .capture import capture, evaluating
 from .errors import LayerNotFoundError, LayoutError, StimulusError
 from .io import SheetWriter, open_sheet
+from .jsonattrs import to_jsonable
 from .layout import Placement, place, resolve_layout_params
+from .modules import find_module
 from .sheet import make_sheet, stimulus_table
 
+__all__ = ["SPATIAL_REDUCTIONS", "Area", "SimulatedCortex", "find_module", "record"]
+
 SPATIAL_REDUCTIONS = ("mean", "max", "center")
-
-
-def find_module(model: nn.Module, name: str) -> nn.Module:
-    """Return ``model``'s sub-module called ``name`` (``named_modules()`` naming).
-
-    Raises
-    ------
-    LayerNotFoundError
-        With the closest existing names, e.g. ``'layer4.2'`` → ``layer4.1, layer4.0``.
-    """
-    modules = dict(model.named_modules())
-    if name in modules and name != "":
-        return modules[name]
-    names = [n for n in modules if n]
-    close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
-    hint = f" Close matches: {', '.join(close)}." if close else ""
-    raise LayerNotFoundError(
-        f"model {type(model).__name__} has no module {name!r}.{hint} "
-        f"List valid names with [n for n, _ in model.named_modules()]."
-    )
 
 
 def _as_batches(stimuli: Any, batch_size: int) -> tuple[int, pd.DataFrame | None, Callable[[], Iterator[torch.Tensor]]]:
@@ -86,8 +73,12 @@ class SimulatedCortex:
     model : nn.Module
         Any vision model taking N×C×H×W images (torchvision classifiers, the
         adapters' topographic nets, ...). It is put in eval mode while recording.
-    areas : mapping area -> module name
+    areas : mapping area -> module name or :class:`~cortexsim.areas.Area`
         e.g. ``{"V1": "layer2.0", "IT": "layer4.1"}`` (``model.named_modules()`` names).
+        Outputs must be (C,) or (C, H, W) per stimulus; ``Area(name, transform=fn)``
+        maps others. Token outputs (N, D) of torchvision ViT blocks are mapped by
+        default: the class token dropped, the patch tokens as a (D, √(N−1), √(N−1))
+        map, so ``{"IT": "encoder.layers.encoder_layer_11"}`` records a ViT.
     layout : str or mapping area -> str
         Layout of each area (see :data:`cortexsim.layout.LAYOUTS`); ``"retinotopic"``
         places every unit of a conv map, channel layouts place channels.
@@ -97,6 +88,12 @@ class SimulatedCortex:
     placements : mapping module name -> Placement, optional
         Positions fixed elsewhere (e.g. the layout a topographic net trained with);
         they take precedence over ``layout`` for those modules.
+
+    Each :meth:`record` places the areas for the output shapes it sees (placements
+    are cached per area and output shape), so one cortex can record stimuli of
+    different image sizes: a retinotopic area gets the sheet of each map size,
+    channel layouts the same positions. :attr:`placements` holds the last
+    recording's placements.
     spatial : {"mean", "max", "center"}
         How a channel-level unit's response is read from its H×W map.
     model_name : str, optional
@@ -122,7 +119,9 @@ class SimulatedCortex:
         if spatial not in SPATIAL_REDUCTIONS:
             raise LayoutError(f"spatial must be one of {SPATIAL_REDUCTIONS}; got {spatial!r}.")
         self.model = model
-        self.areas = dict(areas)
+        specs = {a: (m if isinstance(m, Area) else Area(m)) for a, m in areas.items()}
+        self.areas = {a: spec.module for a, spec in specs.items()}  # area -> module name (Sheet attrs, plugins)
+        self.transforms = {a: spec.transform for a, spec in specs.items()}  # None: default (see areas.py)
         self.modules = {area: find_module(model, name) for area, name in self.areas.items()}
         self.layouts = {a: (layout if isinstance(layout, str) else layout.get(a, "retinotopic")) for a in self.areas}
         self.layout_params = {a: dict((layout_params or {}).get(a, {})) for a in self.areas}
@@ -133,10 +132,18 @@ class SimulatedCortex:
         self.spatial = spatial
         self.model_name = model_name or type(model).__name__
         self.placements: dict[str, Placement] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}  # per-stimulus shape each area's units come from (last record)
+        self._cache: dict[tuple[str, tuple[int, ...]], Placement] = {}
 
     # ------------------------------------------------------------------ placement
 
     def _placement(self, area: str, shape: tuple[int, ...]) -> Placement:
+        key = (area, shape)
+        if key not in self._cache:
+            self._cache[key] = self._new_placement(area, shape)
+        return self._cache[key]
+
+    def _new_placement(self, area: str, shape: tuple[int, ...]) -> Placement:
         module = self.areas[area]
         if module in self.fixed:
             p = self.fixed[module]
@@ -145,7 +152,8 @@ class SimulatedCortex:
             if want != have:
                 raise LayoutError(
                     f"positions for {module!r} cover {want} units ({p.level} level) but the layer outputs "
-                    f"{shape} ({have} {p.level}s). Positions must match the layer's units."
+                    f"{shape} ({have} {p.level}s). Positions must match the layer's units"
+                    f"{' (record at the image size they were made for)' if p.level == 'unit' else ''}."
                 )
             return p
         layout = self.layouts[area]
@@ -189,11 +197,10 @@ class SimulatedCortex:
             "model": self.model_name,
             "areas": json.dumps(self.areas),
             "layout": json.dumps({a: p.layout for a, p in self.placements.items()}),
-            "layout_params": json.dumps({a: p.params for a, p in self.placements.items()}, default=str),
+            "layout_params": json.dumps(to_jsonable({a: p.params for a, p in self.placements.items()})),
             "spatial_reduction": self.spatial,
         }
 
-    @torch.inference_mode()
     def record(
         self,
         stimuli: Any,
@@ -247,18 +254,7 @@ class SimulatedCortex:
         table = stimulus_table(metadata, n)
         dev = torch.device(device) if device is not None else next(self.model.parameters()).device
         model = self.model.to(dev)
-        was_training = model.training
-        model.eval()
         want_c = _input_channels(model)
-        captured: dict[str, torch.Tensor] = {}
-
-        def hook_for(area: str):
-            def hook(_m: nn.Module, _inp: Any, output: Any) -> None:
-                t = output[0] if isinstance(output, (tuple, list)) else output
-                captured[area] = t
-            return hook
-
-        handles = [m.register_forward_hook(hook_for(a)) for a, m in self.modules.items()]
         autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16) if (amp and dev.type == "cuda") else contextlib.nullcontext()
         )
@@ -267,6 +263,9 @@ class SimulatedCortex:
         pending: Future | None = None
         pool = ThreadPoolExecutor(max_workers=1) if out is not None else None
         done = 0
+        hooks = contextlib.ExitStack()  # eval mode + inference mode + hooks, all undone in `finally`
+        hooks.enter_context(evaluating(model, inference=True))
+        captured = hooks.enter_context(capture(model, self.modules))
         try:
             bar = tqdm(total=n, desc=f"record {self.model_name}", unit="stim", disable=None if progress else True)  # None: only on a terminal
             for batch in batches():
@@ -284,9 +283,14 @@ class SimulatedCortex:
                         f"modules {[self.areas[a] for a in missing]} did not run in the forward pass; "
                         f"choose modules the model's forward() actually calls."
                     )
-                if not self.placements:
-                    self.placements = {a: self._placement(a, tuple(captured[a].shape[1:])) for a in self.areas}
-                flat = torch.cat([self._reduce(captured[a], self.placements[a]).float() for a in self.areas], dim=1)
+                units = self._area_outputs(captured, len(x))
+                if done == 0:  # this recording's placements, from the output shapes of its first batch
+                    self.shapes = {a: placeable_shape(a, self.areas[a], tuple(y.shape[1:]), transformed)
+                                   for a, (y, transformed) in units.items()}
+                    self.placements = {a: self._placement(a, self.shapes[a]) for a in self.areas}
+                else:
+                    self._check_same_shapes(units, done)
+                flat = torch.cat([self._reduce(units[a][0], self.placements[a]).float() for a in self.areas], dim=1)
                 resp = flat.to("cpu").numpy().astype(dtype, copy=False)
                 if not np.isfinite(resp).all():
                     raise StimulusError(
@@ -325,11 +329,9 @@ class SimulatedCortex:
                 writer.abort(exc)
             raise
         finally:
-            for h in handles:
-                h.remove()
+            hooks.close()
             if pool is not None:
                 pool.shutdown(wait=True)
-            model.train(was_training)
         coords = self.unit_coords()
         return make_sheet(
             buffer,
@@ -337,6 +339,33 @@ class SimulatedCortex:
             attrs={**self.attrs(), **dict(attrs or {})},
             **coords,
         )
+
+    def _area_outputs(self, captured: Mapping[str, Any], batch: int) -> dict[str, tuple[torch.Tensor, bool]]:
+        """Each area's output batch after its transform (given or default), and whether one was applied."""
+        out = {}
+        for area, y in captured.items():
+            module = self.areas[area]
+            if not isinstance(y, torch.Tensor):
+                raise LayoutError(f"area {area!r}: module {module!r} returned a {type(y).__name__}, not a tensor; "
+                                  f"give Area({module!r}, transform=fn) with fn returning a (B, C, H, W) or (B, C) tensor.")
+            fn = self.transforms[area] or default_transform(self.model, self.modules[area], y)
+            if fn is not None:
+                y = fn(y)
+                if not isinstance(y, torch.Tensor) or y.ndim < 1 or y.shape[0] != batch:
+                    got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+                    raise LayoutError(f"area {area!r}: the transform must return a (B, ...) tensor with the batch's "
+                                      f"B = {batch} first; it returned {got}.")
+            out[area] = (y, fn is not None)
+        return out
+
+    def _check_same_shapes(self, units: Mapping[str, tuple[torch.Tensor, bool]], done: int) -> None:
+        for area, (y, _) in units.items():
+            if tuple(y.shape[1:]) != self.shapes[area]:
+                raise StimulusError(
+                    f"area {area!r}: stimuli from index {done} give outputs {tuple(y.shape[1:])}, earlier ones "
+                    f"{self.shapes[area]}; all stimuli of one recording must have one size (record each size "
+                    f"with its own record() call)."
+                )
 
     def fmri(self, stimuli: Any, voxel_mm: float, psf_fwhm_mm: float = 0.0, **record_kw: Any) -> xr.Dataset:
         """Simulated fMRI: :meth:`record` the stimuli, then :func:`cortexsim.compare.voxelize`.

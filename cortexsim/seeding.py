@@ -7,7 +7,9 @@ augmentation, a repeat of a noise draw, a layer's layout) takes its own stream
 permuted keys give unrelated streams, unlike ``seed * 7919 + epoch``, where
 ``(0, 7919)`` and ``(1, 0)`` collide). The root seed alone is used as is, so
 ``numpy_rng(s)`` equals ``np.random.default_rng(s)`` and ``torch_generator(s)``
-equals ``torch.Generator().manual_seed(s)``.
+equals ``torch.Generator().manual_seed(s)``. torch is imported only by the
+functions that need it (layouts seed with this module; ``import cortexsim``
+stays free of torch).
 """
 from __future__ import annotations
 
@@ -16,8 +18,12 @@ import random
 import zlib
 from collections.abc import Iterator
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["derive_seed", "numpy_rng", "seed_everything", "seeded", "torch_generator"]
 
@@ -64,6 +70,8 @@ def numpy_rng(seed: int, *keys: int | str) -> np.random.Generator:
 
 def torch_generator(seed: int, *keys: int | str, device: str | torch.device = "cpu") -> torch.Generator:
     """A private ``torch.Generator`` on the stream ``derive_seed(seed, *keys)`` (draws leave the global RNG alone)."""
+    import torch
+
     return torch.Generator(device=device).manual_seed(derive_seed(seed, *keys))
 
 
@@ -77,6 +85,8 @@ def seeded(seed: int, *keys: int | str) -> Iterator[None]:
     caller's random stream. Only the CPU generator is forked — ``torch.manual_seed``
     would also reseed CUDA, which ``fork_rng(devices=[])`` does not restore.
     """
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(derive_seed(seed, *keys))
         yield
@@ -88,6 +98,8 @@ def seed_everything(seed: int) -> None:
     For a training process's start; library code takes generators from
     :func:`numpy_rng` / :func:`torch_generator` instead of drawing from globals.
     """
+    import torch
+
     s = derive_seed(seed)
     random.seed(s)
     np.random.seed(s % 2**32)

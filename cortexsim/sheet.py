@@ -1,6 +1,6 @@
 """The Sheet: a labelled xarray Dataset of unit responses with cortical positions.
 
-Schema (see ``DESIGN.md``)::
+Schema (enforced by :func:`validate_sheet`)::
 
     dims        stimulus, unit                 (optionally time / repeat after them)
     responses   (stimulus, unit[, ...]) float  unit responses (arbitrary units)
@@ -16,7 +16,6 @@ unit has no spatial position, e.g. a channel-level or dense unit).
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from .errors import SheetError
+from .jsonattrs import netcdf_attrs
 
 UNIT_COORDS: tuple[str, ...] = ("area", "layer", "channel", "row", "col", "x_mm", "y_mm", "unit_id")
 POSITION_COORDS: tuple[str, ...] = ("x_mm", "y_mm", "z_mm")
@@ -160,7 +160,7 @@ def make_sheet(
             ds[name].attrs.update(cattrs)
     ds.attrs.update(default_attrs())
     if attrs:
-        ds.attrs.update({k: _attr_value(v) for k, v in attrs.items()})
+        ds.attrs.update(netcdf_attrs(attrs))  # netCDF attrs are str / number / 1-D array: the rest as JSON
     if validate:
         validate_sheet(ds, check_values=False)
     return ds
@@ -206,15 +206,6 @@ def default_attrs() -> dict[str, str]:
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "Conventions": "cortexsim-sheet-1",
     }
-
-
-def _attr_value(value: Any) -> Any:
-    """netCDF attributes must be str / number / 1-D array: store the rest as JSON."""
-    if isinstance(value, (str, int, float, np.integer, np.floating)):
-        return value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
-        return np.asarray(value)
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 def validate_sheet(

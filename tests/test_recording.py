@@ -217,3 +217,39 @@ def test_other_torchvision_models(name, areas):
     assert ds.sizes["unit"] == sum(o[0].numel() for o in outputs.values())
     for area in areas:
         np.testing.assert_allclose(ds.cortex.area(area).responses.values, outputs[area].flatten(1).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_record_twice_at_different_image_sizes(resnet):
+    cortex = cx.SimulatedCortex(resnet, {"V1": "layer2.0", "IT": "layer4.1"}, layout={"V1": "retinotopic", "IT": "grid2d"})
+    small = cortex.record(torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(3)), progress=False)
+    large = cortex.record(torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(4)), progress=False)
+    assert cortex.shapes == {"V1": (128, 8, 8), "IT": (512, 2, 2)}  # the last recording's output shapes
+    assert small.sizes["unit"] == 128 * 4 * 4 + 512 and large.sizes["unit"] == 128 * 8 * 8 + 512
+    # V1 gets each map size's sheet (same extent, finer grid); the channel layout of IT is the same
+    assert int(large.cortex.area("V1").row.max()) == 7 and int(small.cortex.area("V1").row.max()) == 3
+    np.testing.assert_array_equal(small.cortex.area("IT").x_mm, large.cortex.area("IT").x_mm)
+    again = cortex.record(torch.rand(1, 3, 32, 32), progress=False)  # back to 32 px: the same sheet as before
+    np.testing.assert_array_equal(again.x_mm.values, small.x_mm.values)
+    # positions fixed for one map size say which size they were made for
+    fixed = cx.SimulatedCortex(resnet, {"V1": "layer2.0"}, placements={"layer2.0": place("retinotopic", (128, 4, 4))})
+    with pytest.raises(LayoutError, match=r"cover 2048 units.*outputs \(128, 8, 8\).*image size they were made for"):
+        fixed.record(torch.rand(1, 3, 64, 64), progress=False)
+
+
+class _MixedSizes:
+    """A stimulus set whose second batch has another image size."""
+
+    metadata = None
+
+    def __len__(self) -> int:
+        return 2
+
+    def batches(self, batch_size):
+        yield torch.rand(1, 3, 32, 32)
+        yield torch.rand(1, 3, 64, 64)
+
+
+def test_one_recording_refuses_stimuli_of_two_sizes(resnet):
+    with pytest.raises(StimulusError, match=r"area 'V1': stimuli from index 1 give outputs \(128, 8, 8\), earlier ones "
+                                            r"\(128, 4, 4\); all stimuli of one recording must have one size"):
+        cx.SimulatedCortex(resnet, {"V1": "layer2.0"}).record(_MixedSizes(), progress=False)
