@@ -8,12 +8,11 @@ Nothing is ever downloaded. Layouts (as torchvision writes them)::
     <root>/cifar-100-binary/     train.bin, test.bin, fine_label_names.txt, coarse_label_names.txt
     <root>/<class>/*.png|jpg     ImageNet-style folder (torchvision ImageFolder)
 
-``root`` may also be the inner folder itself. The *binary* CIFAR version is
-preferred when present: it needs no unpickling and is memory-mapped, so images
-are read per batch. The python version is unpickled with a restricted
-unpickler (numpy arrays and builtins only, no arbitrary code; no array or buffer
-larger than the file could hold, so a crafted file cannot request terabytes) and
-held as uint8 (150 MB for the CIFAR-10 training split).
+``root`` may also be the inner folder itself. CIFAR files are read by
+:mod:`cortexsim.stimuli.cifar` (the one CIFAR reader, shared with the trainer):
+the *binary* version is preferred when present (no unpickling, memory-mapped);
+the python version goes through a restricted unpickler and is held as uint8
+(150 MB for the CIFAR-10 training split).
 
 Symbolic links in an image folder are followed, as torchvision's ``ImageFolder``
 does, so a subset made of links into a larger dataset works; a link can therefore
@@ -27,9 +26,7 @@ Coords: ``label`` (int class index), ``label_name``, ``macro_class`` (str,
 """
 from __future__ import annotations
 
-import io
 import os
-import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -40,6 +37,7 @@ import torch
 from cortexsim.errors import StimulusError
 
 from .base import DatasetNotFoundError, Normalize, StimulusSet
+from .cifar import _unpickle, read_cifar  # noqa: F401 - _unpickle: kept importable here for older callers
 from .files import FileSet
 
 __all__ = ["RESET_MACRO_CLASSES", "CifarSet", "cifar10", "cifar100", "imagefolder"]
@@ -49,111 +47,6 @@ RESET_MACRO_CLASSES: dict[str, tuple[int, ...]] = {
     "houses": (17, 37, 76),  # castle, house, skyscraper
     "objects": (9, 10, 16, 20, 22),  # bottle, bowl, can, chair, clock
 }
-
-_LAYOUTS = {
-    10: {
-        "py": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "batches.meta"),
-        "bin": ("cifar-10-batches-bin", [f"data_batch_{i}.bin" for i in range(1, 6)], ["test_batch.bin"], "batches.meta.txt"),
-    },
-    100: {
-        "py": ("cifar-100-python", ["train"], ["test"], "meta"),
-        "bin": ("cifar-100-binary", ["train.bin"], ["test.bin"], "fine_label_names.txt"),
-    },
-}
-_SAFE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("builtins", "bytearray"),
-}
-
-
-def _nbytes(shape, dtype) -> int:
-    """Bytes an array of ``shape`` and ``dtype`` needs (-1 when they are not a valid shape/dtype)."""
-    try:
-        dims = [int(shape)] if np.ndim(shape) == 0 else [int(n) for n in shape]
-        return int(np.prod(dims, dtype=object)) * np.dtype(dtype).itemsize if min(dims, default=0) >= 0 else -1
-    except (TypeError, ValueError):
-        return -1
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    """Unpickles CIFAR batches (dicts of lists/numpy arrays) and refuses anything else.
-
-    ``limit`` caps, in bytes, every array or bytearray the pickle asks to allocate: a CIFAR
-    batch holds its pixels in the file, so nothing in it needs more than the file's size
-    (a crafted ``bytearray(2**42)`` would otherwise be a MemoryError, or swap the machine).
-    """
-
-    def __init__(self, file: io.BytesIO, *, limit: int, name: str = "file", **kwargs) -> None:
-        super().__init__(file, **kwargs)
-        self.limit, self.name = int(limit), name
-
-        def check(n: int, what: str) -> None:
-            if n > self.limit:
-                raise StimulusError(f"{self.name}: the pickle asks for {what} of {n:,} bytes, more than the "
-                                    f"file ({self.limit:,} bytes with headroom) can hold; not a CIFAR batch file")
-
-        def capped_bytearray(*args):
-            if args and isinstance(args[0], int):
-                check(args[0], "a bytearray")
-            return bytearray(*args)
-
-        def capped_ndarray(shape, dtype=float, *args, **kw):
-            check(_nbytes(shape, dtype), "an array")
-            return np.ndarray(shape, dtype, *args, **kw)
-
-        def capped_reconstruct(subtype, shape, dtype):
-            check(_nbytes(shape, dtype), "an array")
-            return self._reconstruct(np.ndarray if subtype is capped_ndarray else subtype, shape, dtype)
-
-        self._capped = {"bytearray": capped_bytearray, "ndarray": capped_ndarray, "_reconstruct": capped_reconstruct}
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _SAFE_GLOBALS:
-            raise StimulusError(f"refusing to unpickle {module}.{name}: not a CIFAR batch file")
-        real = super().find_class(module, name)
-        if name == "_reconstruct":
-            self._reconstruct = real
-        return self._capped.get(name, real)
-
-
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        d = _SafeUnpickler(io.BytesIO(raw), limit=2 * len(raw) + 2**20, name=str(path), encoding="latin1").load()
-    except StimulusError:
-        raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            MemoryError, OverflowError, UnicodeError) as exc:
-        raise StimulusError(f"{path} is not a readable CIFAR batch ({type(exc).__name__}: {str(exc)[:200]}); "
-                            f"replace it with the file from the original archive") from None
-    if not isinstance(d, dict):
-        raise StimulusError(f"{path} is not a CIFAR batch (expected a pickled dict)")
-    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
-
-
-def _missing(kind: int, root: Path) -> DatasetNotFoundError:
-    py, binv = _LAYOUTS[kind]["py"], _LAYOUTS[kind]["bin"]
-    return DatasetNotFoundError(
-        f"CIFAR-{kind} not found under {root}. Nothing is downloaded: put the extracted archive there, i.e. "
-        f"{root / py[0]}/{{{', '.join(py[1] + py[2] + [py[3]])}}} (python version, as torchvision's "
-        f"CIFAR{kind}(root, download=True) leaves it) or {root / binv[0]}/{{{', '.join(binv[1] + binv[2])}, ...}} "
-        "(binary version)"
-    )
-
-
-def _find(kind: int, root: Path) -> tuple[str, Path]:
-    for fmt in ("bin", "py"):  # binary first: pickle-free and memory-mappable
-        folder, train, test, meta = _LAYOUTS[kind][fmt]
-        for cand in (root / folder, root):
-            if all((cand / f).is_file() for f in (*train, *test, meta)):
-                return fmt, cand
-    raise _missing(kind, root)
-
-
-def _text_lines(path: Path) -> list[str]:
-    return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
 
 
 class CifarSet(StimulusSet):
@@ -171,44 +64,10 @@ class CifarSet(StimulusSet):
         normalize: Normalize = None,
     ) -> None:
         super().__init__(image_size=image_size, channels=channels, normalize=normalize)
-        if split not in ("train", "test", "all"):
-            raise StimulusError(f"split must be 'train', 'test' or 'all', got {split!r}")
-        root = Path(root).expanduser()
-        if not root.exists():
-            raise _missing(kind, root)
-        fmt, folder = _find(kind, root)
-        _, train, test, meta_file = _LAYOUTS[kind][fmt]
-        files = {"train": train, "test": test, "all": train + test}[split]
-        splits = {"train": ["train"] * len(train), "test": ["test"] * len(test), "all": ["train"] * len(train) + ["test"] * len(test)}[split]
-        nlab = 1 if kind == 10 else 2
-        self._parts: list[np.ndarray] = []  # per file: (n, 3, 32, 32) uint8 (memmap view for binary)
-        fine, coarse, split_col = [], [], []
-        for f, sp in zip(files, splits):
-            if fmt == "bin":
-                raw = np.memmap(folder / f, dtype=np.uint8, mode="r")
-                if raw.size % (3072 + nlab):
-                    raise StimulusError(f"{folder / f} is not a CIFAR-{kind} binary file (size {raw.size} bytes)")
-                rec = raw.reshape(-1, 3072 + nlab)
-                self._parts.append(rec[:, nlab:].reshape(-1, 3, 32, 32))
-                fine.append(np.asarray(rec[:, nlab - 1], np.int64))
-                coarse.append(np.asarray(rec[:, 0], np.int64) if kind == 100 else None)
-            else:
-                d = _unpickle(folder / f)
-                key = "labels" if kind == 10 else "fine_labels"
-                if "data" not in d or key not in d:
-                    raise StimulusError(f"{folder / f} lacks the 'data'/'{key}' entries of a CIFAR-{kind} batch")
-                self._parts.append(np.asarray(d["data"], np.uint8).reshape(-1, 3, 32, 32))
-                fine.append(np.asarray(d[key], np.int64))
-                coarse.append(np.asarray(d["coarse_labels"], np.int64) if kind == 100 else None)
-            split_col += [sp] * len(fine[-1])
-        if fmt == "bin":
-            names = _text_lines(folder / meta_file)
-        else:
-            m = _unpickle(folder / meta_file)
-            names = list(m["label_names" if kind == 10 else "fine_label_names"])
-        labels = np.concatenate(fine)
-        if labels.size and labels.max() >= len(names):
-            raise StimulusError(f"label {labels.max()} but only {len(names)} class names in {folder / meta_file}")
+        data = read_cifar(root, kind, split=split)
+        self._parts = data.parts  # per file: (n, 3, 32, 32) uint8 (memmap view for binary)
+        labels, split_col = data.labels, data.split
+        names = data.names
         self._offsets = np.cumsum([0] + [len(p) for p in self._parts])
         macro = np.full(labels.size, "none", dtype=object)
         for mname, ids in (macro_classes or {}).items():
@@ -220,8 +79,8 @@ class CifarSet(StimulusSet):
             "macro_class": macro.astype(str),
             "split": split_col,
         }
-        if kind == 100:
-            meta["coarse_label"] = np.concatenate(coarse)
+        if data.coarse is not None:
+            meta["coarse_label"] = data.coarse
         self._set_metadata(pd.DataFrame(meta))
 
     def _native_shape(self) -> tuple[int, int, int]:

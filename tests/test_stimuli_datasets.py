@@ -126,3 +126,31 @@ def test_registry_and_preview_cli(tmp_path, capsys):
     bad = parser.parse_args(["stimuli", "preview", "imagefolder", "--out", str(out), "--path", str(tmp_path / "x")])
     with pytest.raises(DatasetNotFoundError, match="does not exist"):  # the CLI prints it on one line, exit 2
         bad.func(bad)
+
+
+def test_one_cifar_reader_binary_first_kind_detection_and_incomplete_folders(tmp_path):
+    from cortexsim.stimuli.cifar import locate_cifar, read_cifar
+
+    data = _write_cifar10_py(tmp_path)
+    py = read_cifar(tmp_path, split="train", names=False)  # kind detected, no class-name file needed
+    assert (py.kind, py.fmt, py.names) == (10, "py", None) and py.split == ["train"] * 20
+    np.testing.assert_array_equal(py.images()[4], data["data_batch_2"][0][0].reshape(3, 32, 32))
+    np.testing.assert_array_equal(py.labels[:4], data["data_batch_1"][1])
+    # a binary copy next to it wins (one format rule for stimuli and training)
+    b = tmp_path / "cifar-10-batches-bin"
+    b.mkdir()
+    rec = np.zeros((2, 3073), np.uint8)
+    rec[:, 0], rec[:, 1:] = [7, 3], np.arange(2)[:, None] + 100
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        rec.tofile(b / name)
+    (b / "batches.meta.txt").write_text("\n".join(f"c{i}" for i in range(10)) + "\n")
+    got = read_cifar(tmp_path, 10, split="test")
+    assert got.fmt == "bin" and got.labels.tolist() == [7, 3] and got.names[7] == "c7"
+    assert int(got.images()[1].min()) == 101 and isinstance(got.parts[0].base, np.memmap)
+    assert locate_cifar(b) == (10, "bin", b)  # the inner folder itself
+    (b / "data_batch_3.bin").unlink()
+    assert locate_cifar(tmp_path, split="test")[1] == "bin"  # the test split is complete
+    with pytest.raises(DatasetNotFoundError, match=r"cifar-10-batches-bin is incomplete \(data_batch_3.bin missing\)"):
+        read_cifar(tmp_path, split="train")
+    with pytest.raises(DatasetNotFoundError, match="CIFAR-100 not found.*cifar-100-python"):
+        read_cifar(tmp_path, 100)
