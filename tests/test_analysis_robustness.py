@@ -10,7 +10,6 @@ from torch import nn
 from torch.nn.utils import prune
 
 from cortexsim.analysis.robustness import (
-    _fallback_noise,
     accuracy,
     input_noise_robustness,
     l2_channel_mask,
@@ -119,17 +118,20 @@ def test_input_noise_robustness(trained):
     assert float(out["accuracy_drop"].sel(kind="white", level=1.0)) > 0
 
 
-def test_fallback_noise_levels():
+def test_input_noise_uses_the_stimuli_corruptions_at_their_levels():
+    """The one noise implementation (cortexsim.stimuli.corruptions; the copy kept as a fallback is gone)."""
+    from cortexsim.stimuli.corruptions import apply_noise
+
     x = torch.full((4, 1, 64, 64), 0.5)
     items = np.arange(4)
-    white = _fallback_noise(x, "white", 0.1, items, 0)
+    white = apply_noise(x, "white", 0.1, items, 0)
     assert float((white - x).std()) == pytest.approx(0.1, rel=0.05)
-    pink = _fallback_noise(x, "pink", 0.1, items, 0)
+    pink = apply_noise(x, "pink", 0.1, items, 0)
     assert float((pink - x).std()) == pytest.approx(0.1, rel=0.1)
-    sp = _fallback_noise(x, "salt_pepper", 0.2, items, 0)
+    sp = apply_noise(x, "salt_pepper", 0.2, items, 0)
     assert float((sp != 0.5).float().mean()) == pytest.approx(0.2, abs=0.02)
-    with pytest.raises(ValueError, match="unknown noise kind"):
-        _fallback_noise(x, "blue", 0.1, items, 0)
+    with pytest.raises(ValueError, match="blue"):
+        apply_noise(x, "blue", 0.1, items, 0)
 
 
 def test_robustness_bad_input(trained):

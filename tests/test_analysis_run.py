@@ -99,3 +99,17 @@ def test_parameters_are_checked_before_any_work(sheet):
         analysis.run(sheet, what="orientation")
     rep = analysis.run(sheet, what="orientation,preference", strict=False)  # skipped with the reason
     assert rep.summary["skipped"] == {"orientation": "the Sheet has no stimulus coord 'orientation_deg'"}
+
+
+def test_a_constant_map_fails_its_step_only(sheet):
+    """Degenerate data raise UndefinedStatisticError; run() records it for that analysis and goes on."""
+    from cortexsim.errors import UndefinedStatisticError
+
+    flat = sheet.copy(data={"responses": np.ones_like(sheet["responses"].values)})
+    with pytest.raises(UndefinedStatisticError, match="constant"):
+        analysis.smoothness(flat)
+    rep = analysis.run(flat, what="smoothness,preference,rsa")
+    res = rep.summary["areas"]["IT"]
+    assert "constant responses" in res["smoothness"]["error"] and "undefined for every unit" in res["preference"]["error"]
+    assert set(rep.errors) == {"IT/smoothness", "IT/preference", "IT/rsa"}  # each recorded, none aborted the run
+    assert rep.summary["analyses"] == ["smoothness", "preference", "rsa"]

@@ -202,39 +202,6 @@ def weight_noise_robustness(
 # --------------------------------------------------------------------------- input noise
 
 
-def _fallback_noise(x: torch.Tensor, kind: str, level: float, items: np.ndarray, seed: int) -> torch.Tensor:
-    """Used only when ``cortexsim.stimuli`` is not importable: white / pink / salt-and-pepper, clipped to [0, 1]."""
-    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(items[0]))
-    xf = x.float().cpu()
-    if kind == "white":
-        out = xf + level * torch.randn(xf.shape, generator=g)
-    elif kind == "pink":
-        white = torch.randn(xf.shape, generator=g)
-        fy = torch.fft.fftfreq(xf.shape[-2])[:, None]
-        fx = torch.fft.rfftfreq(xf.shape[-1])[None, :]
-        fr = torch.hypot(fx, fy)
-        gain = torch.where(fr > 0, 1.0 / fr.clamp_min(1e-12), torch.zeros_like(fr))
-        pink = torch.fft.irfft2(torch.fft.rfft2(white) * gain, s=xf.shape[-2:])
-        pink = pink - pink.mean(dim=(-2, -1), keepdim=True)
-        out = xf + level * pink / pink.std(dim=(-2, -1), keepdim=True)
-    elif kind == "salt_pepper":
-        b, _, h, w = xf.shape
-        hit = torch.rand((b, 1, h, w), generator=g) < level
-        salt = (torch.rand((b, 1, h, w), generator=g) < 0.5).float()
-        out = torch.where(hit, salt, xf)
-    else:
-        raise ValueError(f"unknown noise kind {kind!r}; use 'white', 'pink' or 'salt_pepper'.")
-    return out.clamp(0.0, 1.0)
-
-
-def _noise_fn() -> Callable[..., torch.Tensor]:
-    try:  # the stimuli package's corruptions (batch-independent, documented levels)
-        from cortexsim.stimuli.corruptions import apply_noise
-    except ImportError:
-        return _fallback_noise
-    return apply_noise
-
-
 def input_noise_robustness(
     model: nn.Module,
     images: torch.Tensor | np.ndarray,
@@ -270,7 +237,8 @@ def input_noise_robustness(
         raise ValueError(f"{len(x)} images but {len(y)} labels.")
     if float(x.min()) < 0 or float(x.max()) > 1:
         raise ValueError("images must be in [0, 1] (corruption levels are defined on that range); pass preprocess= for normalisation.")
-    noise = _noise_fn()
+    from ..stimuli.corruptions import apply_noise as noise  # part of the package: no fallback copy
+
     prep = preprocess or (lambda t: t)
     model = copy.deepcopy(model)  # eval-mode toggling must not touch the caller's model
     clean = accuracy(model, (prep(x), y), device, batch_size)
