@@ -33,6 +33,14 @@ offline ``digits`` set is RGB, so ``in_channels`` (default 3) decides.
 
 Every builder takes ``num_classes`` and ``in_channels``; nothing is downloaded
 (torchvision ``weights=None``).
+
+Input normalisation (``input_norm``): cortexsim's trainer and stimuli feed images in [0, 1];
+every reference normalises them by a dataset's channel mean and s.d. first. ``input_norm``
+(one of :data:`INPUT_NORMS` or a ``(mean, std)`` pair) puts that step inside the network (a
+forward pre-hook on the arch), so the first layer sees what the reference's first layer saw,
+while the model still takes [0, 1] images from the trainer, ``record`` and Brain-Score. Off by
+default: the statistics belong to the training data, which cortexsim does not fix (it trains on
+``digits``, CIFAR or any image folder).
 """
 from __future__ import annotations
 
@@ -52,6 +60,14 @@ ARCHS: tuple[str, ...] = ("resnet18", "vgg16", "densenet121", "resnet20", "small
 #: as bootphon/topography's ResNet-18 conv1; ``"fan_in"`` Kaiming normal (fan-in), as its DenseNet-121 conv0.
 STEM_INITS: tuple[str, ...] = ("fan_out", "pytorch", "fan_in")
 _ALIASES = {"vgg16_bn": "vgg16"}
+#: Channel mean and s.d. the references normalise with (``input_norm``).
+INPUT_NORMS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # TDANN (VISSL configs)
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),  # Truong & Hasson, train_cifar.py
+    "cifar10_topography": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),  # bootphon/topography cifar.py
+    "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),  # Reset notebooks (CIFAR-100)
+    "mnist": ((0.1307,), (0.3081,)),  # Truong & Hasson, train_mnist.py
+}
 
 #: Name (inside the arch) of the final classifier Linear, used by ``features`` and topographic heads.
 HEAD: dict[str, str] = {
@@ -209,6 +225,7 @@ def build_arch(
     topo_units: int | None = None,
     seed: int | None = None,
     stem_init: str = "fan_out",
+    input_norm: Any = None,
 ) -> nn.Module:
     """Build one of :data:`ARCHS` with random weights.
 
@@ -231,6 +248,8 @@ def build_arch(
         Initialisation of the CIFAR stem conv that replaces ResNet-18's conv1 / DenseNet-121's conv0.
     seed : int, optional
         Seed of the weight initialisation (the global RNG is left untouched).
+    input_norm : str or (mean, std), optional
+        Normalise the input inside the network (:func:`add_input_norm`; e.g. ``"cifar10"``).
     """
     arch = canonical_arch(arch)
     if int(num_classes) != num_classes or num_classes < 1:
@@ -239,11 +258,11 @@ def build_arch(
         raise AdapterError(f"stem_init must be one of {STEM_INITS}; got {stem_init!r}.")
     args = (arch, int(num_classes), in_channels, image_size, cifar_stem, maxpool, topo_units, stem_init)
     if seed is None:
-        return _build(*args)
+        return add_input_norm(_build(*args), input_norm, in_channels)
     # Fork the CPU RNG so building a model does not move the caller's random stream.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _build(*args)
+        return add_input_norm(_build(*args), input_norm, in_channels)
 
 
 def _build(
@@ -315,9 +334,38 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+class InputNorm:
+    """Forward pre-hook: (x − mean) / std per channel, from the module's ``input_mean`` / ``input_std``
+    buffers (a callable object, so ``copy.deepcopy`` of a model normalises with the copy's buffers)."""
+
+    def __call__(self, module: nn.Module, args: tuple) -> tuple:
+        return ((args[0] - module.input_mean) / module.input_std, *args[1:])
+
+
+def add_input_norm(net: nn.Module, input_norm: Any, in_channels: int) -> nn.Module:
+    """Normalise ``net``'s input inside it: ``input_norm`` a key of :data:`INPUT_NORMS`, a (mean, std)
+    pair of per-channel sequences (length 1 or ``in_channels``), or None (nothing added)."""
+    if input_norm is None:
+        return net
+    if isinstance(input_norm, str):
+        if input_norm not in INPUT_NORMS:
+            raise AdapterError(f"input_norm {input_norm!r} is unknown; use one of {sorted(INPUT_NORMS)} or a (mean, std) pair.")
+        input_norm = INPUT_NORMS[input_norm]
+    try:
+        mean, std = (torch.as_tensor(v, dtype=torch.float32).reshape(-1) for v in input_norm)
+    except (TypeError, ValueError, RuntimeError):
+        raise AdapterError(f"input_norm must be a name or a (mean, std) pair of per-channel numbers; got {input_norm!r}.") from None
+    if len(mean) != len(std) or len(mean) not in (1, in_channels) or not (std > 0).all() or not torch.isfinite(mean).all():
+        raise AdapterError(f"input_norm needs finite means and s.d. > 0 for 1 or {in_channels} channels; got {input_norm!r}.")
+    net.register_buffer("input_mean", mean.reshape(1, -1, 1, 1), persistent=False)
+    net.register_buffer("input_std", std.reshape(1, -1, 1, 1), persistent=False)
+    net.register_forward_pre_hook(InputNorm())
+    return net
+
+
 def arch_kwargs(kwargs: dict[str, Any], method: str) -> dict[str, Any]:
     """The architecture options of a method's ``**kwargs``; any other key is a TypeError."""
-    known = ("in_channels", "cifar_stem", "maxpool", "stem_init")
+    known = ("in_channels", "cifar_stem", "maxpool", "stem_init", "input_norm")
     unknown = sorted(set(kwargs) - set(known))
     if unknown:
         raise TypeError(f"{method}.build got unexpected options {unknown}; architecture options are {known}.")

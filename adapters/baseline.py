@@ -48,7 +48,8 @@ def build(
     layers : list of str, optional
         Modules to export as areas (area name = module name); default per arch.
     seed, image_size : int
-    **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool`` (see :func:`adapters.archs.build_arch`).
+    **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool``, ``stem_init``, ``input_norm`` (see
+        :func:`adapters.archs.build_arch`).
     """
     arch = canonical_arch(arch)
     check_lam(lam)

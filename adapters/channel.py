@@ -49,10 +49,15 @@ Defaults: ``preset="reference"`` (bootphon/topography @f4cc1d6)
 (spacing 1/N, radius 1, nested shells from the centre outwards), the mean over layers
 (λ = 1 there is λ = 1/L here), and a fan-out Kaiming stem.
 
-Remaining differences: the reference steps its warm-up/cosine schedule per epoch (its
-first epoch at lr 0) and holds out 10 % of CIFAR for validation; cortexsim's trainer steps
-per optimizer step. The reference also offers 1-D layouts and an L1 distance, which are
-not here.
+The reference normalises CIFAR-10 by (0.4914, 0.4822, 0.4465) / (0.2023, 0.1994, 0.2010)
+before the network; the hooked conv1 output (and so its loss) depends on it:
+``input_norm="cifar10_topography"`` (inside the network; off by default, as the statistics belong
+to the training data). Its augmentation (random crop with 4 px padding + flip) is the trainer's.
+
+Remaining differences (not options): the reference steps its warm-up/cosine schedule per
+epoch (its first epoch at lr 0) and holds out 10 % of CIFAR for validation; cortexsim's
+trainer steps per optimizer step and trains on the whole set. The reference also offers
+1-D layouts and an L1 distance, which are not here.
 """
 from __future__ import annotations
 
@@ -206,7 +211,8 @@ def build(
         Over layers (reference: sum).
     variant : "reference" | "cortexsim", optional
         Layout variant (:mod:`cortexsim.layout`).
-    **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool`` (default True: stems as in the paper),
+    **kwargs : ``in_channels``, ``input_norm`` (``"cifar10_topography"``: the reference's CIFAR-10
+        normalisation), ``cifar_stem``, ``maxpool`` (default True: stems as in the paper),
         ``stem_init`` (:data:`adapters.archs.STEM_INITS`).
     """
     arch = canonical_arch(arch, ARCHS)

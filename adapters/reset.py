@@ -13,7 +13,9 @@ ResNet-20, one input channel) that gives the outputs. Loss: binary cross-entropy
 ``optim.Adam(net.parameters())``, ``nn.BCELoss`` on sigmoid outputs, ``train_batchsize =
 100``, ``epochs = 20`` for CIFAR-100; the number task runs 50 epochs — pass ``epochs=50``).
 The analyses of Reset maps (clustering and topography indices, and how they differ from
-the notebooks) are in :mod:`cortexsim.analysis.clustering`.
+the notebooks) are in :mod:`cortexsim.analysis.clustering`. The notebooks' augmentation
+(random crop, 4 px padding, + flip) is the trainer's; their CIFAR-100 normalisation is
+``input_norm="cifar100"`` (inside the network; off by default, as the statistics belong to the data).
 
 Optional autoencoder regulariser (the paper's "Regularization by auto-encoding"):
 a second level-2 sub-network reconstructs the input from the same grid; its MSE
@@ -49,7 +51,7 @@ from torch.nn import functional as F
 
 from cortexsim.layout import reset_tiling_rowcol
 
-from .archs import ResNet20, canonical_arch
+from .archs import ResNet20, add_input_norm, canonical_arch
 from .base import AdapterError, MethodSpec, TopographicNet, register
 from .hooks import PREFIX, HookedNet, check_lam, check_layout, place_layers
 
@@ -167,6 +169,7 @@ def build(
     dropout: float = 0.5,
     autoencoder: bool = False,
     in_channels: int = 3,
+    input_norm: Any = None,
     **kwargs: Any,
 ) -> TopographicNet:
     """Build Reset(n, m).
@@ -189,6 +192,9 @@ def build(
     autoencoder : bool
         Add the reconstruction sub-network.
     in_channels : int
+    input_norm : str or (mean, std), optional
+        Normalise the input inside the network (:func:`adapters.archs.add_input_norm`; the notebooks
+        train CIFAR-100 with ``"cifar100"``).
     """
     canonical_arch(arch, ("resnet20",))
     lam = check_lam(lam)
@@ -206,6 +212,7 @@ def build(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = ResetModel(int(n), int(m), int(num_classes), in_channels, dropout, autoencoder)
+    add_input_norm(model, input_norm, in_channels)
     net = ResetNet(model, lam)
     net.placements = place_layers({"grid": (int(m) * int(m),)}, layout, {"grid": {"n_subnets": int(n), "grid": int(m)}})
     net.layout = layout

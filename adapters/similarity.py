@@ -36,7 +36,13 @@ Defaults follow the reference (tlmnhut/weight_vs_act_toponet)
 Differences (options): ``arch`` may be ``smallcnn`` (cortexsim's small CNN: 512 → 121, no
 dropout) or ResNet-18 / VGG-16 / DenseNet-121 whose classifier becomes
 ``Linear(F → 121) → ReLU → Linear(121 → classes)``; ``metric="euclidean"`` was cortexsim's
-earlier default. The reference's MNIST script passes the model's (logits, fc1) tuple to
+earlier default. The reference normalises CIFAR-10 by (0.4914, 0.4822, 0.4465) /
+(0.2470, 0.2435, 0.2616) and MNIST by 0.1307 / 0.3081: ``input_norm="cifar10"`` / ``"mnist"``
+(inside the network; off by default, as the statistics belong to the training data).
+
+Not options: the reference trains without augmentation, cortexsim's trainer always applies
+random crop + flip; the reference trains on a random 80 % of the CIFAR-10 training set
+(``random_split``), cortexsim on all of it. The reference's MNIST script passes the model's (logits, fc1) tuple to
 ``cross_entropy`` (it would fail as published); its MNIST network takes 1 input channel.
 The reference loops over units in Python; here the neighbour list is a precomputed index
 buffer and a loss is one gather (WS) or one matmul plus a gather (AS).
@@ -200,7 +206,8 @@ def _builder(kind: str):
         Grid spacing.
     neighbourhood : "moore" (8 neighbours) | "von_neumann" (4)
     metric : {METRICS} (WS only); None: :func:`default_metric` (correlation for th_mnist, else cosine)
-    **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool``.
+    **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool``, ``input_norm`` (``"cifar10"`` / ``"mnist"``:
+        the reference scripts' normalisation).
     """
     return build
 

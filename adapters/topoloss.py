@@ -49,7 +49,7 @@ from torch.nn import functional as F
 
 from cortexsim.layout import topoloss_sheet_shape
 
-from .archs import ARCHS, HEAD, arch_kwargs, build_arch
+from .archs import ARCHS, HEAD, add_input_norm, arch_kwargs, build_arch
 from .base import AdapterError, MethodSpec, TopographicNet, register
 from .hooks import PREFIX, HookedNet, check_lam, check_layout, float32_loss, place_layers, resolve_layers
 
@@ -117,11 +117,12 @@ def _network(arch: str, num_classes: int, image_size: int, seed: int, akw: dict[
     if arch not in names:
         raise AdapterError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHS)} or a torchvision.models "
                            f"classifier ({', '.join(names[:6])}, …).")
+    norm = akw.pop("input_norm", None)
     if akw:
         raise AdapterError(f"architecture options {sorted(akw)} apply to cortexsim's own archs, not {arch!r}.")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+        net = add_input_norm(torchvision.models.get_model(arch, weights=None, num_classes=num_classes), norm, 3)
     linears = [n for n, m in net.named_modules() if isinstance(m, nn.Linear)]
     return net, (linears[-1] if linears else None)
 
@@ -176,7 +177,8 @@ def build(
     interpolation : "bilinear" | "nearest"
     spacing_mm : float
         Distance between neighbouring units of the sheet, for the recorded positions.
-    **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool``, ``stem_init`` (cortexsim's archs only).
+    **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool``, ``stem_init`` (cortexsim's archs only),
+        ``input_norm`` (:func:`adapters.archs.add_input_norm`).
     """
     lam = check_lam(lam)
     layout = check_layout(layout, ("topoloss",), "topoloss")

@@ -255,7 +255,7 @@ def swap_optimize_windows(
     steps_per_window: int = 500,
     max_units: int = 500,
     min_units: int = 5,
-    batch: int = 64,
+    batch: int = 256,
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool = False,

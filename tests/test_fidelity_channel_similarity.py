@@ -149,3 +149,43 @@ def test_as_uses_pre_relu_activations_of_fc1():
     net(X)
     a = net.activation("fc1")
     assert a.shape == (4, 121) and (a < 0).any()  # the Linear output, before the ReLU
+
+
+# --------------------------------------------------------------------------- input normalisation
+
+
+def test_input_norm_inside_the_network_is_the_references_transform(tmp_path):
+    import copy
+
+    from cortexsim.adapters.archs import INPUT_NORMS
+    from cortexsim.adapters.trainer import Trainer, load_trained
+
+    mean, std = INPUT_NORMS["cifar10_topography"]  # bootphon/topography's transforms.Normalize
+    net = get_method("channel").build("resnet18", 10, input_norm="cifar10_topography")
+    plain = get_method("channel").build("resnet18", 10)
+    assert net.state_dict().keys() == plain.state_dict().keys()  # the constants are not weights
+    twin = copy.deepcopy(net)
+    net(X)
+    want = net.net.conv1((X - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None])
+    torch.testing.assert_close(net.activation("conv1"), want)  # the hooked conv1 saw normalised images
+    twin.net.input_std.fill_(1.0)
+    twin.net.input_mean.zero_()
+    twin(X)
+    torch.testing.assert_close(twin.activation("conv1"), net.net.conv1(X))  # the copy uses its own constants
+    grey = build_arch("th_mnist", 10, in_channels=1, input_norm="mnist")
+    assert grey.input_mean.shape == (1, 1, 1, 1) and grey.input_std.item() == pytest.approx(0.3081)
+    with pytest.raises(Exception, match="input_norm 'svhn' is unknown"):
+        build_arch("th_cifar", 10, input_norm="svhn")
+    with pytest.raises(Exception, match="s.d. > 0"):
+        build_arch("th_cifar", 10, input_norm=((0.5, 0.5, 0.5), (0.0, 1.0, 1.0)))
+    reset = get_method("reset").build(n=1, input_norm="cifar100", seed=0).eval()
+    reset_plain = get_method("reset").build(n=1, seed=0).eval()
+    m, sd = (torch.tensor(v)[:, None, None] for v in INPUT_NORMS["cifar100"])
+    torch.testing.assert_close(reset(X), reset_plain((X - m) / sd))  # the notebooks' CIFAR-100 transform
+    # it travels with the run's build options: the reloaded model normalises as the trained one
+    tr = Trainer(method="ws", data="digits", steps=1, batch_size=8, device="cpu", progress=False,
+                 method_kwargs={"input_norm": "cifar10"}, out=tmp_path / "run")
+    tr.fit()
+    back = load_trained(tmp_path / "run").eval()
+    torch.testing.assert_close(back(X), tr.model.eval()(X))
+    torch.testing.assert_close(back.net.input_mean.flatten(), torch.tensor(INPUT_NORMS["cifar10"][0]))
