@@ -224,6 +224,15 @@ def clustering_index(
     ``null_mean`` (C_s(M)), ``null_std``, ``p_value`` (one-sided, (1 + #null ≥ observed)/(1 + n_perm));
     ``null`` (perm,); per class ``observed_per_class``, ``n_components``, ``n_units``;
     ``null_per_class`` (perm, class). Attrs: adjacency, n_perm, seed.
+
+    Notes
+    -----
+    Against the Reset notebooks (module docstring): their control sums 10 shuffled maps and
+    divides by 20, halving C_s(M) — here ``null_mean`` is the plain mean (2 × their value on the
+    same shuffles); they cluster each class's own thresholded d′ map computed on class-*mean*
+    maps (:func:`~cortexsim.analysis.class_mean_dprime`, ``preference_map(..., stat="class_means")``),
+    which gives nearly every pure-noise unit a preference; ``absent="one", reduce="median"`` is
+    their summary over classes.
     """
     if n_perm < 1:
         raise ParameterError(f"n_perm must be >= 1; got {n_perm}.")
