@@ -1,4 +1,7 @@
-"""Topographic training methods behind one interface (``cortexsim.adapters``).
+"""Topographic training methods behind one interface: this folder (``adapters/``) is the package ``cortexsim.adapters``.
+
+Import it as ``from cortexsim import adapters`` (``import adapters`` does not exist:
+pyproject's ``package-dir`` installs the folder under ``cortexsim``).
 
 >>> from cortexsim import adapters
 >>> adapters.methods()

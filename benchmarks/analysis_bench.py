@@ -35,7 +35,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import psutil
+try:
+    import psutil
+except ImportError:  # pragma: no cover - benchmarks need the bench extra
+    raise SystemExit("analysis_bench needs psutil: pip install -e \".[bench]\"") from None
 
 import cortexsim as cx
 

@@ -1,5 +1,10 @@
 """cortexsim: simulated cortical sheets for topographic deep networks.
 
+The distribution installs three top-level folders of the repository as one package:
+``cortexsim/`` is ``cortexsim``, ``adapters/`` is ``cortexsim.adapters`` (training
+methods) and ``stimuli/`` is ``cortexsim.stimuli`` (stimulus sets) — import them as
+``from cortexsim import adapters, stimuli``, never ``import adapters``.
+
 >>> import cortexsim as cx
 >>> cortex = cx.SimulatedCortex(model, areas={"V1": "layer2.0", "IT": "layer4.1"})
 >>> ds = cortex.record(images)            # xarray Dataset: responses (stimulus × unit) + positions
@@ -17,6 +22,7 @@ from .sheet import make_sheet, validate_sheet
 
 __all__ = [
     "__version__",
+    "Area",
     "CortexAccessor",
     "CortexsimError",
     "LayerNotFoundError",
@@ -37,7 +43,7 @@ __all__ = [
 def __getattr__(name: str):
     # torch is imported only when recording is used, so `import cortexsim` stays light
     # for analysis-only work on saved Sheets.
-    if name in ("SimulatedCortex", "record"):
+    if name in ("SimulatedCortex", "record", "Area"):
         from . import recording
 
         return getattr(recording, name)

@@ -1,4 +1,7 @@
-"""Stimulus sets with labelled metadata (``cortexsim.stimuli``).
+"""Stimulus sets with labelled metadata: this folder (``stimuli/``) is the package ``cortexsim.stimuli``.
+
+Import it as ``from cortexsim import stimuli`` (``import stimuli`` does not exist:
+pyproject's ``package-dir`` installs the folder under ``cortexsim``).
 
 Every set follows the StimulusSet protocol (:mod:`.base`): ``len(s)``, ``s[i]``
 -> (C, H, W) float32 in [0, 1] (after the optional ``normalize`` hook),

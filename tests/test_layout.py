@@ -129,8 +129,9 @@ def test_nested_grids_cortexsim_variant_denser_in_centre(fn, dim, per_shell):
     radius = np.abs(pos - 0.5).max(axis=1)  # Chebyshev radius = shell half-width
     np.testing.assert_allclose(np.unique(radius), [0, 0.125, 0.25, 0.375, 0.5])
     assert all((np.isclose(radius, r)).sum() == per_shell for r in [0.125, 0.25, 0.375, 0.5])
-    inner = (radius <= 0.25).mean()
-    assert inner > 0.4 and 0.5**dim < 0.3
+    inner = (radius <= 0.25).mean()  # the centre unit and 2 of the 4 shells
+    assert inner == pytest.approx((1 + 2 * per_shell) / n)
+    assert inner > 1.5 * 0.5**dim  # denser than a uniform grid, whose inner box holds 1/2^dim of the units
 
 
 def test_square_grid_truong_hasson():

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import dask.array
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,6 +39,7 @@ def manual_layer_outputs(m, x):
     return v1, h
 
 
+@pytest.mark.slow  # > 5 s on the 2-core machine (pytest --durations)
 def test_resnet18_unit_level(resnet, images):
     ds = cx.SimulatedCortex(resnet, {"V1": "layer2.0", "IT": "layer4.1"}).record(images, batch_size=4, progress=False)
     v1, it = manual_layer_outputs(resnet, images)
@@ -55,6 +57,7 @@ def test_resnet18_unit_level(resnet, images):
     assert '"V1": "retinotopic"' in ds.attrs["layout"]
 
 
+@pytest.mark.slow  # > 5 s on the 2-core machine (pytest --durations)
 def test_channel_layout_reduces_space(resnet, images):
     cortex = cx.SimulatedCortex(resnet, {"V1": "layer2.0"}, layout="grid2d")
     ds = cortex.record(images, batch_size=6, progress=False)
@@ -130,11 +133,12 @@ def test_stimulus_set_metadata_becomes_coords(resnet):
     assert ds.groupby("domain").mean().sizes["domain"] == 2
 
 
+@pytest.mark.slow  # > 5 s on the 2-core machine (pytest --durations)
 def test_streaming_equals_in_memory(resnet, images, tmp_path):
     cortex = cx.SimulatedCortex(resnet, {"V1": "layer2.0", "IT": "layer4.1"})
     mem = cortex.record(images, batch_size=4, progress=False)
     disk = cortex.record(images, batch_size=4, out=tmp_path / "s.h5", progress=False)
-    assert disk.responses.chunks is not None
+    assert isinstance(disk.responses.data, dask.array.Array) and disk.responses.shape == (6, 128 * 16 + 512)  # lazy
     xr.testing.assert_equal(mem.drop_attrs(), disk.load().drop_attrs())
     with xr.open_dataset(tmp_path / "s.h5") as plain:
         np.testing.assert_array_equal(plain.responses.values, mem.responses.values)
@@ -166,6 +170,7 @@ def test_cuda_bf16_matches_cpu(resnet, images):
     np.testing.assert_allclose(gpu.responses.values, cpu.responses.values, rtol=0.05, atol=0.05)
 
 
+@pytest.mark.slow  # > 5 s on the 2-core machine (pytest --durations)
 def test_streaming_memory_is_bounded(tmp_path):
     """Recording 512 MB of responses in 6.4 MB batches must not grow RSS by more than 150 MB."""
     script = textwrap.dedent(f"""
@@ -202,6 +207,7 @@ def test_streaming_memory_is_bounded(tmp_path):
         ("efficientnet_b0", {"V1": "features.2", "IT": "features.7.0"}),
     ],
 )
+@pytest.mark.slow  # > 5 s on the 2-core machine (pytest --durations)
 def test_other_torchvision_models(name, areas):
     torch.manual_seed(0)
     model = torchvision.models.get_model(name, weights=None, num_classes=3).eval()
