@@ -66,12 +66,17 @@ Deliberate differences, as named options
   ratios of those sheets (V1 0.0455 × 35 = 1.59 mm, where TDANN has 1.626 mm on 36.75 mm),
   disjoint patches and no jitter, and ``neighbourhood_shape="disc"``: 1,024 discs around
   random units (edges included), K = 5th percentile of the disc counts (≥ 3), capped at 500.
-* ``swap_algorithm="cortexsim"`` — cortexsim's own swap pre-optimisation (below; groups of the
-  32 nearest units, exact batched best-swap gains of Σ C·D): far fewer sequential steps than
-  TDANN's 500 pair attempts per square, for a similar local reordering (positions not identical).
+* **Swap pre-optimisation: cortexsim's algorithm by default, TDANN's as**
+  ``swap_algorithm="tdann"`` (:func:`cortexsim.swapopt.swap_optimize_windows`, its rule shown
+  equal to spacetorch's swap for swap). TDANN's rule is sequential inside a square and its IT
+  squares (31.8 mm on a 70 mm sheet) all overlap, so its 100,000 squares × 500 attempts per layer
+  are 5·10⁷ sequential steps (about 1 ms each on a CPU: ~14 h per IT layer). cortexsim's
+  :func:`cortexsim.swapopt.swap_optimize` (the best swap of Σ C·D in each of 64 groups of the
+  32 nearest units per round) reorders as locally in a few hundred rounds; the resulting
+  positions are not identical. ``swap_steps`` sets the attempts per square of the TDANN rule.
 * ``jitter`` (in-patch scatter), ``rf_overlap``, ``jitter_mm``, ``sheet_mm``,
-  ``neighbourhood_mm``, ``neighbourhood_shape``, ``n_table``, ``min_neighbourhood``,
-  ``swap_steps`` override single points.
+  ``neighbourhood_mm``, ``neighbourhood_shape``, ``n_table``, ``min_neighbourhood`` override
+  single points.
 
 Remaining differences from the reference (not options)
 ------------------------------------------------------
@@ -94,23 +99,23 @@ Remaining differences from the reference (not options)
   the subsets then follow the units now in each window.
 * Swap pre-optimisation is **off unless asked for** (``Trainer(swapopt=N)``): TDANN swaps on the
   responses of a network already trained without the spatial loss (its ``lw0`` run) to sine
-  gratings, which a first training run cannot have. Its ``swap_optimize_neighborhoods``
-  processes squares one after another; cortexsim runs batches of non-overlapping squares at
-  once (the same rule, each square seeing the swaps of those before it), draws every random
-  number from the seed (TDANN re-seeds the pair generator identically for every square), and
-  subsamples squares of ≥ 500 units (TDANN's ``np.rng.choice`` there does not exist in NumPy).
+  gratings, which a first training run cannot have. With ``swap_algorithm="tdann"``:
+  TDANN's ``swap_optimize_neighborhoods`` processes squares one after another, cortexsim runs
+  batches of non-overlapping squares at once (the same rule, each square seeing the swaps of
+  those before it); every random number comes from the seed (TDANN re-seeds the pair generator
+  identically for every square); squares of ≥ 500 units are subsampled (TDANN's
+  ``np.rng.choice`` there does not exist in NumPy).
 
 Position pre-optimisation
 -------------------------
 TDANN starts training from positions swap-optimised on a network's responses
 (nearby units already correlate). :meth:`TDANNNet.optimize_positions` does this per layer
-with TDANN's rule (:func:`cortexsim.swapopt.swap_optimize_windows`; units move only inside a
-square of the neighbourhood width, so retinotopy is kept). As TDANN: train a baseline (or
-``lam=0``) first, then ``Trainer(swapopt=100_000, swapopt_reference=RUN_DIR)`` /
-``cortexsim train --swapopt 100000 --swapopt-reference RUN_DIR`` (TDANN's 100,000 squares × 500
-attempts per layer), or on TDANN's stimuli, ``model.optimize_positions(stimuli.tdann_gratings(image_size=224).tensor(),
-reference=trained, iterations=100_000)``. Positions are persistent buffers, so they are saved in checkpoints
-and ``model.pt`` and reach ``export_cortex``.
+(units move only locally, so retinotopy is kept). As TDANN: train a baseline (or ``lam=0``)
+first, then ``Trainer(swapopt=N, swapopt_reference=RUN_DIR)`` / ``cortexsim train --swapopt N
+--swapopt-reference RUN_DIR``, or on TDANN's stimuli ``model.optimize_positions(
+stimuli.tdann_gratings(image_size=224).tensor(), reference=trained)``; with
+``swap_algorithm="tdann"`` and N = 100,000 this is TDANN's own procedure. Positions are
+persistent buffers, so they are saved in checkpoints and ``model.pt`` and reach ``export_cortex``.
 """
 from __future__ import annotations
 
@@ -144,10 +149,8 @@ AREAS: dict[str, str] = {"V1": "layer2.0", "V2": "layer3.0", "V4": "layer3.1", "
 VARIANTS = ("rel", "abs")
 SHAPES = ("square", "disc")
 SWAP_ALGORITHMS = ("tdann", "cortexsim")
-#: Per preset: neighbourhood shape, windows drawn, minimum K, swap algorithm.
-_NEIGHBOURHOODS: dict[str, tuple[str, int, int, str]] = {
-    "reference": ("square", 20_000, 25, "tdann"), "cortexsim": ("disc", 1024, 3, "cortexsim"),
-}
+#: Per preset: neighbourhood shape, windows drawn, minimum K.
+_NEIGHBOURHOODS: dict[str, tuple[str, int, int]] = {"reference": ("square", 20_000, 25), "cortexsim": ("disc", 1024, 3)}
 
 
 def area_of(layer: str) -> str:
@@ -341,7 +344,7 @@ class TDANNNet(HookedNet):
     method = "tdann"
 
     def __init__(self, net: nn.Module, layers: list[str], head: str, alpha: float, variant: str, per_step: int,
-                 swap_algorithm: str = "tdann", swap_steps: int = 500) -> None:
+                 swap_algorithm: str = "cortexsim", swap_steps: int = 500) -> None:
         super().__init__(net, capture=layers, head=head)
         self.alpha, self.variant, self.per_step = alpha, variant, per_step
         self.swap_algorithm, self.swap_steps = swap_algorithm, swap_steps
@@ -418,13 +421,13 @@ class TDANNNet(HookedNet):
         the new positions. Call it before training (the :class:`Trainer` does so
         with ``swapopt=N``).
 
-        ``algorithm="tdann"`` (the model's default under ``preset="reference"``) is TDANN's
+        ``algorithm="cortexsim"`` (the default) is :func:`cortexsim.swapopt.swap_optimize`
+        (``iterations`` rounds of ``batch`` groups of ``neighbourhood`` nearest units, each
+        applying its best swap of Σ C·D). ``"tdann"`` is TDANN's
         :func:`cortexsim.swapopt.swap_optimize_windows`: ``iterations`` squares of the layer's
         neighbourhood width, ``swap_steps`` (500) random pair swaps in each, kept when they lower
-        the two units' SL_Rel; TDANN's configs visit 100,000 squares per layer (50 M steps).
-        ``"cortexsim"`` is :func:`cortexsim.swapopt.swap_optimize` (``iterations`` rounds of
-        ``batch`` groups of ``neighbourhood`` nearest units, each applying its best swap of
-        Σ C·D): far fewer sequential steps for a similar local reordering.
+        the two units' SL_Rel; TDANN's configs visit 100,000 squares per layer (5·10⁷ sequential
+        steps — hours per IT layer; see the module docstring).
 
         Parameters
         ----------
@@ -560,7 +563,7 @@ def build(
     jitter: float = 1.0,
     rf_overlap: float | dict[str, float] | None = None,
     jitter_mm: float | dict[str, float] | None = None,
-    swap_algorithm: str | None = None,
+    swap_algorithm: str = "cortexsim",
     swap_steps: int = 500,
     **kwargs: Any,
 ) -> TopographicNet:
@@ -600,9 +603,10 @@ def build(
     rf_overlap, jitter_mm : float or dict layer -> float, optional
         Patch overlap and Gaussian position jitter (reference: TDANN's 10–80 % and 0.3 mm;
         cortexsim: 0 and 0).
-    swap_algorithm : "tdann" | "cortexsim", optional
-        Algorithm of :meth:`TDANNNet.optimize_positions` (reference: TDANN's squares and pair swaps;
-        cortexsim: its batched best-swap search).
+    swap_algorithm : "cortexsim" | "tdann"
+        Algorithm of :meth:`TDANNNet.optimize_positions`: cortexsim's batched best-swap search
+        (default, both presets: TDANN's sequential rule costs hours per IT layer) or TDANN's
+        squares and pair swaps.
     swap_steps : int
         Swap attempts per square of the "tdann" algorithm (TDANN: 500).
     **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool``, ``input_norm`` (``"imagenet"``: TDANN's).
@@ -614,8 +618,7 @@ def build(
         raise AdapterError(f"variant must be one of {VARIANTS} (SL_Rel or SL_Abs); got {variant!r}.")
     if preset not in PRESETS:
         raise AdapterError(f"preset must be one of {PRESETS}; got {preset!r}.")
-    shape_d, rows_d, min_d, swap_d = _NEIGHBOURHOODS[preset]
-    swap_algorithm = swap_d if swap_algorithm is None else swap_algorithm
+    shape_d, rows_d, min_d = _NEIGHBOURHOODS[preset]
     if swap_algorithm not in SWAP_ALGORITHMS:
         raise AdapterError(f"swap_algorithm must be one of {SWAP_ALGORITHMS}; got {swap_algorithm!r}.")
     if isinstance(swap_steps, bool) or not isinstance(swap_steps, int) or swap_steps < 1:

@@ -28,7 +28,7 @@ def _state(net):
 @pytest.mark.parametrize("algorithm, layers, iterations", [("tdann", ["layer3.1"], 200), ("cortexsim", LAYERS, 60)])
 def test_swaps_lower_the_spatial_loss_and_permute_units_over_the_same_slots(algorithm, layers, iterations):
     net = _tdann(swap_algorithm=algorithm, layers=layers)
-    assert get_method("tdann").build("resnet18", 10, layers=["layer4.1"]).swap_algorithm == "tdann"  # the default
+    assert get_method("tdann").build("resnet18", 10, layers=["layer4.1"]).swap_algorithm == "cortexsim"  # default
     before = _state(net)
     report = net.optimize_positions(X, iterations=iterations, seed=0)
     after = _state(net)
@@ -81,7 +81,7 @@ def test_reference_network_drives_the_swaps_and_must_match_unit_counts():
 
 def test_trainer_swapopt_runs_once_and_positions_reach_model_pt(tmp_path):
     kw = dict(method="tdann", arch="resnet18", data="digits", steps=2, batch_size=8, device="cpu", progress=False,
-              layers=LAYERS, method_kwargs={"n_table": 32, "swap_steps": 50}, swapopt=20, swapopt_images=32)
+              layers=LAYERS, method_kwargs={"n_table": 32}, swapopt=20, swapopt_images=32)
     untouched = Trainer(**{**kw, "swapopt": 0}).model
     tr = Trainer(**kw, out=tmp_path / "run", checkpoint_every=1)
     tr.fit()
