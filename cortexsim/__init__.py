@@ -47,7 +47,7 @@ def __getattr__(name: str):
         from . import recording
 
         return getattr(recording, name)
-    if name in ("analysis", "stimuli", "adapters", "export", "compare"):
+    if name in ("analysis", "stimuli", "adapters", "export", "compare", "brainscore", "plotting"):
         import importlib
 
         return importlib.import_module(f"cortexsim.{name}")
