@@ -656,6 +656,8 @@ class Trainer:
         with atomic_path(out / "model.pt") as tmp:
             torch.save(self._net.state_dict(), tmp)
         if self.history_:
+            from cortexsim.plotting.training import plot_curves  # matplotlib only when a run finishes
+
             plot_curves(self.history_, out / "curves.png", title=f"{self.method} / {self.arch_}")
 
 
@@ -749,25 +751,3 @@ def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(records)
-
-
-def plot_curves(records: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
-    """PNG of task loss (left) and spatial losses, total and per layer (right), against step."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    steps = [r["step"] for r in records]
-    fig = Figure(figsize=(10, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax1, ax2 = fig.subplots(1, 2)
-    ax1.plot(steps, [r["task_loss"] for r in records], label="task")
-    ax1.set(xlabel="step", ylabel="task loss", title=title or "task loss")
-    ax2.plot(steps, [r["spatial_loss"] for r in records], "k", lw=2, label="total (weighted)")
-    for key in [k for k in records[0] if k.startswith("spatial/")]:
-        ax2.plot(steps, [r.get(key, float("nan")) for r in records], lw=1, label=key[len("spatial/"):])
-    ax2.set(xlabel="step", ylabel="spatial loss", title="spatial loss")
-    ax2.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    return Path(path)
