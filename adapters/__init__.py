@@ -14,7 +14,7 @@ import importlib
 
 from cortexsim._lazy import lazy_package
 
-__all__ = ["AdapterError", "MethodSpec", "TopographicNet", "get_method", "methods", "register"]
+__all__ = ["AdapterError", "DatasetNotFoundError", "MethodSpec", "TopographicNet", "get_method", "methods", "register"]
 # Imported on first use: .base pulls in torch, and `cortexsim --help` must not.
 __getattr__, __dir__ = lazy_package(__name__, {name: "base" for name in __all__})
 

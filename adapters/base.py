@@ -15,12 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from cortexsim.errors import CortexsimError
+from cortexsim.errors import AdapterError, DatasetNotFoundError  # noqa: F401  (old import path: adapters.base)
 from cortexsim.layout import Placement
-
-
-class AdapterError(CortexsimError, ValueError):
-    """Bad method configuration (unknown method / arch / layer, λ < 0, ...)."""
 
 
 class TopographicNet(nn.Module):

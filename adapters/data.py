@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from .base import AdapterError
+from cortexsim.errors import AdapterError, DatasetNotFoundError
 
 #: Names of the in-memory sets that ship with installed packages.
 OFFLINE_SETS = ("digits", "lfw")
@@ -152,7 +152,7 @@ def _find_cifar(root: Path, train: bool) -> ImageData | None:
             try:
                 x, y = read(folder)
             except FileNotFoundError as exc:
-                raise AdapterError(f"{folder} is incomplete ({exc.filename} missing); {_CIFAR_HELP}.") from None
+                raise DatasetNotFoundError(f"{folder} is incomplete ({exc.filename} missing); {_CIFAR_HELP}.") from None
             return ImageData(TensorImages(torch.from_numpy(x), torch.from_numpy(y)), n_classes, 32, name)
     return None
 
@@ -170,8 +170,10 @@ def load_dataset(data: str | os.PathLike, *, train: bool = True, image_size: int
 
     Raises
     ------
+    DatasetNotFoundError
+        Missing folder, incomplete CIFAR or no class folders — the message says what to put where.
     AdapterError
-        Unknown name, missing or unrecognised folder — the message says what to put where.
+        ``data`` is a file, or ``image_size`` does not fit CIFAR.
     """
     key = str(data)
     if key in OFFLINE_SETS:
@@ -179,7 +181,7 @@ def load_dataset(data: str | os.PathLike, *, train: bool = True, image_size: int
     root = Path(key).expanduser()
     if not root.exists():
         hint = " (CIFAR is not downloaded for you)" if key.lower().startswith("cifar") else ""
-        raise AdapterError(f"data folder {str(root)!r} does not exist{hint}; {_CIFAR_HELP}.")
+        raise DatasetNotFoundError(f"data folder {str(root)!r} does not exist{hint}; {_CIFAR_HELP}.")
     if not root.is_dir():
         raise AdapterError(f"data {str(root)!r} is a file, not a folder; {_CIFAR_HELP}.")
     found = _find_cifar(root, train)
@@ -191,7 +193,7 @@ def load_dataset(data: str | os.PathLike, *, train: bool = True, image_size: int
     folder = split if split.is_dir() else root
     classes = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")] if folder.is_dir() else []
     if not classes:
-        raise AdapterError(f"no CIFAR files or class folders found in {str(root)!r}; {_CIFAR_HELP}.")
+        raise DatasetNotFoundError(f"no CIFAR files or class folders found in {str(root)!r}; {_CIFAR_HELP}.")
     from torchvision.datasets import ImageFolder
 
     base = ImageFolder(str(folder))

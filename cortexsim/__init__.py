@@ -16,15 +16,17 @@ __version__ = "0.1.0"
 
 from . import layout
 from .accessor import CortexAccessor
-from .errors import CortexsimError, LayerNotFoundError, LayoutError, SheetError, StimulusError
+from .errors import AdapterError, CortexsimError, DatasetNotFoundError, LayerNotFoundError, LayoutError, SheetError, StimulusError
 from .io import SheetWriter, open_sheet, save_sheet
 from .sheet import make_sheet, validate_sheet
 
 __all__ = [
     "__version__",
+    "AdapterError",
     "Area",
     "CortexAccessor",
     "CortexsimError",
+    "DatasetNotFoundError",
     "LayerNotFoundError",
     "LayoutError",
     "SheetError",

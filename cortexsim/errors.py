@@ -60,3 +60,18 @@ class UndefinedStatisticError(CortexsimError, ValueError):
     Also a ``ValueError``, as these cases raised before the class existed; ``cortexsim analyze``
     records it for the one analysis and goes on with the others.
     """
+
+
+class AdapterError(CortexsimError, ValueError):
+    """Bad training / method configuration: unknown method, arch or layer, λ < 0, a damaged run folder ...
+
+    Also importable as ``cortexsim.adapters.AdapterError`` (and from ``cortexsim.adapters.base``).
+    """
+
+
+class DatasetNotFoundError(AdapterError, FileNotFoundError):
+    """Training data are not where ``data=`` points (missing folder, incomplete CIFAR, no class folders).
+
+    Nothing is downloaded; the message says what to put where. An :class:`AdapterError` (as these
+    cases raised before the class existed) and a ``FileNotFoundError``.
+    """

@@ -92,6 +92,22 @@ def test_incomplete_cifar_and_missing_folders_say_what_to_put_where(tmp_path):
         load_dataset(tmp_path / "empty")
 
 
+def test_missing_data_is_a_dataset_not_found_error_under_every_import_path(tmp_path):
+    import cortexsim
+    from cortexsim import adapters, errors
+
+    assert cortexsim.AdapterError is adapters.AdapterError is AdapterError is errors.AdapterError
+    assert adapters.DatasetNotFoundError is cortexsim.DatasetNotFoundError is errors.DatasetNotFoundError
+    for where in (tmp_path / "nothing-here", "cifar10"):
+        with pytest.raises(errors.DatasetNotFoundError) as info:
+            load_dataset(where)
+        assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, cortexsim.CortexsimError)
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(AdapterError, match="is a file, not a folder") as info:   # a wrong argument, not missing data
+        load_dataset(tmp_path / "a-file")
+    assert not isinstance(info.value, FileNotFoundError)
+
+
 def test_image_folder(tmp_path):
     from PIL import Image
 
