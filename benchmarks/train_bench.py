@@ -32,7 +32,8 @@ from typing import Any
 import torch
 
 from cortexsim import adapters
-from cortexsim.adapters.trainer import Trainer, TrainModule, TrainStep, plot_curves
+from cortexsim.adapters.trainer import Trainer, TrainModule, TrainStep
+from cortexsim.plotting.training import plot_curves
 
 RESULTS = Path(__file__).parent / "results"
 
