@@ -50,11 +50,11 @@ from cortexsim.io import atomic_path
 from .base import AdapterError, MethodSpec, TopographicNet, get_method
 from .checkpoint import load_latest_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data import Augmented, EpochSampler, load_dataset, supervised_transform
+from .schedule import SCHEDULERS, load_scheduler_state, make_scheduler
 from .simclr import ProjectionHead, TwoViews, nt_xent, simclr_transform
 
 TASKS = ("supervised", "simclr")
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("cosine", "constant")
 #: Trainer arguments saved in config.json (everything but the run folder and flags about this invocation).
 CONFIG_KEYS = (
     "method", "arch", "layout", "lam", "data", "epochs", "steps", "batch_size", "lr", "optimizer",
@@ -398,8 +398,8 @@ class Trainer:
         if self.compile:
             wrapped = torch.compile(wrapped)
         self._optim = self._make_optimizer(spec)
-        self._sched = torch.optim.lr_scheduler.LambdaLR(
-            self._optim, LRFactor(self.total_steps_, round(self._warmup * self.total_steps_), self._sched_name))
+        self._sched = make_scheduler(self._optim, self.total_steps_, round(self._warmup * self.total_steps_),
+                                     self._sched_name)
         self._stepper = TrainStep(wrapped, self._net, self._optim, self._sched, task=self._task,
                                   temperature=self.temperature, amp=self.amp, device=self.device_,
                                   channels_last=cuda)
@@ -516,7 +516,7 @@ class Trainer:
         if self._module.head is not None:
             self._module.head.load_state_dict(state["head"])
         self._optim.load_state_dict(state["optimizer"])
-        self._sched.load_state_dict(state["scheduler"])
+        load_scheduler_state(self._sched, state["scheduler"])
         self.step_, self.epoch_, self.batch_in_epoch_ = state["step"], state["epoch"], state["batch_in_epoch"]
         self._stepper.layer_names = state["layer_names"]
         self._acc = None if state["acc"] is None else state["acc"].to(self.device_)
@@ -659,23 +659,6 @@ class Trainer:
             from cortexsim.plotting.training import plot_curves  # matplotlib only when a run finishes
 
             plot_curves(self.history_, out / "curves.png", title=f"{self.method} / {self.arch_}")
-
-
-class LRFactor:
-    """Learning-rate factor at step t: linear warm-up over ``warmup`` steps, then cosine to 0 or constant.
-
-    A class (not a closure) so ``LambdaLR.state_dict`` stores its plain attributes.
-    """
-
-    def __init__(self, total: int, warmup: int = 0, kind: str = "cosine") -> None:
-        self.total, self.warmup, self.kind = int(total), int(warmup), kind
-
-    def __call__(self, t: int) -> float:
-        if t < self.warmup:
-            return (t + 1) / self.warmup
-        if self.kind == "constant":
-            return 1.0
-        return 0.5 * (1.0 + math.cos(math.pi * (t - self.warmup) / max(1, self.total - self.warmup)))
 
 
 def build_net(build: dict[str, Any]) -> TopographicNet:
