@@ -40,38 +40,12 @@ _PLUGINS = (
 )
 
 
-# ---------------------------------------------------------------------- demo
+# ---------------------------------------------------------------------- demo, report
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="run the end-to-end demo on embedded data (no downloads)",
-        description="Train a baseline and a TDANN ResNet-18 on offline faces vs non-faces (TDANN positions "
-        "swap-optimised on the baseline), record both on an offline category localiser, write the Sheets "
-        "(HDF5) and their IT d′ face-selectivity maps (PNG) with Moran's I, and print where everything is.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--out", type=Path, default=Path("cortexsim_demo"), help="output folder")
-    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N")
-    p.add_argument("--image-size", type=int_at_least(32, " px (TDANN's neighbourhoods need ≥ 25 units)"), default=32,
-                   help="image size in pixels (≥ 32)")
-    p.add_argument("--train-steps", type=positive_int, default=150, help="training steps of each network (≥ 1)")
-    p.add_argument("--swap-rounds", type=nonnegative_int, default=1000,
-                   help="swap-optimisation rounds per TDANN layer (0: off)")
-    p.add_argument("--lam", type=finite_float(0.0), default=0.25, help="TDANN spatial-loss weight α per layer (≥ 0)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of weights, layouts, data order, stimuli")
-    p.set_defaults(func=_run_demo, progress=True)  # before --no-progress: its SUPPRESS keeps "(default: True)" out
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS,
-                   help="no progress bars (they are shown only on a terminal anyway)")
+    """``demo`` and ``report`` live with the study they run (:mod:`cortexsim.study.cli`)."""
+    from .study.cli import add_parser
 
-
-def _run_demo(args: argparse.Namespace) -> int:
-    check_output(args.out, "dir")
-    check_device(args.device)
-    from .demo import run_demo
-
-    run_demo(args.out, device=args.device, image_size=args.image_size, train_steps=args.train_steps,
-             swap_rounds=args.swap_rounds, lam=args.lam, seed=args.seed, progress=args.progress)
-    return 0
+    add_parser(sub)
 
 
 # ---------------------------------------------------------------------- record
