@@ -363,9 +363,13 @@ def add_input_norm(net: nn.Module, input_norm: Any, in_channels: int) -> nn.Modu
     return net
 
 
+#: Architecture options a method's ``build(**kwargs)`` passes on (a build with ``**kwargs`` takes these).
+ARCH_OPTIONS = ("in_channels", "cifar_stem", "maxpool", "stem_init", "input_norm")
+
+
 def arch_kwargs(kwargs: dict[str, Any], method: str) -> dict[str, Any]:
     """The architecture options of a method's ``**kwargs``; any other key is a TypeError."""
-    known = ("in_channels", "cifar_stem", "maxpool", "stem_init", "input_norm")
+    known = ARCH_OPTIONS
     unknown = sorted(set(kwargs) - set(known))
     if unknown:
         raise TypeError(f"{method}.build got unexpected options {unknown}; architecture options are {known}.")

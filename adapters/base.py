@@ -104,6 +104,26 @@ def get_method(name: str) -> MethodSpec:
         raise AdapterError(f"unknown method {name!r}; known methods: {', '.join(methods())}.") from None
 
 
+#: ``build`` arguments the trainer sets itself (each has its own Trainer argument / CLI flag).
+TRAINER_SET = ("arch", "num_classes", "layout", "lam", "layers", "seed", "image_size")
+
+
+def build_options(spec: MethodSpec) -> tuple[str, ...]:
+    """The keyword arguments of ``spec.build`` a user may set (``method_kwargs`` / ``--method-kwargs``).
+
+    Its named parameters other than :data:`TRAINER_SET`, plus the architecture options
+    (:data:`~cortexsim.adapters.archs.ARCH_OPTIONS`) when it takes ``**kwargs`` (which it passes on).
+    """
+    import inspect
+
+    from .archs import ARCH_OPTIONS
+
+    params = inspect.signature(spec.build).parameters.values()
+    named = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in TRAINER_SET]
+    extra = ARCH_OPTIONS if any(p.kind is p.VAR_KEYWORD for p in params) else ()
+    return tuple(dict.fromkeys([*named, *extra]))
+
+
 def methods() -> list[str]:
     """Names of the public registered methods (names starting with ``_`` are private, e.g. test doubles)."""
     from . import _load_methods

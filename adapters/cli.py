@@ -22,8 +22,22 @@ _ARG_TO_PARAM = {
     "device": "device", "amp": "amp", "compile": "compile", "seed": "seed", "checkpoint_every": "checkpoint_every",
     "keep_last": "keep_last", "log_every": "log_every", "num_workers": "num_workers", "image_size": "image_size",
     "layers": "layers", "swapopt": "swapopt", "swapopt_images": "swapopt_images",
-    "swapopt_reference": "swapopt_reference",
+    "swapopt_reference": "swapopt_reference", "method_kwargs": "method_kwargs",
 }
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """argparse type of ``--method-kwargs``: a JSON object (``'{"n": 4}'``)."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at character {exc.pos}): {text!r}; "
+                                         f"write e.g. '{{\"n\": 4}}' (quote the whole object in the shell)") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object of option -> value, e.g. '{{\"n\": 4}}'; got {text!r}")
+    return value
 
 
 class _MethodsHelp(argparse.Action):
@@ -94,6 +108,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="training images driving the swaps (default 512)")
     p.add_argument("--swapopt-reference", dest="swapopt_reference",
                    help="run folder of a trained network whose responses drive the swaps (default: the initial net)")
+    p.add_argument("--method-kwargs", dest="method_kwargs", type=json_object, metavar="JSON",
+                   help="the method's own build options as a JSON object, e.g. '{\"n\": 4}' for reset; an unknown "
+                        "key is an error that lists the method's options (stored in config.json; fixed on --resume)")
     p.add_argument("--out", required=True, help="run folder (RUN_DIR)")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
     p.add_argument("--checkpoint-every", dest="checkpoint_every", type=positive_int, help="checkpoint every N steps")

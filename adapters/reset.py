@@ -170,7 +170,6 @@ def build(
     autoencoder: bool = False,
     in_channels: int = 3,
     input_norm: Any = None,
-    **kwargs: Any,
 ) -> TopographicNet:
     """Build Reset(n, m).
 
@@ -199,8 +198,6 @@ def build(
     canonical_arch(arch, ("resnet20",))
     lam = check_lam(lam)
     layout = check_layout(layout, ("reset",), "reset")
-    if kwargs:
-        raise TypeError(f"reset.build got unexpected options {sorted(kwargs)}.")
     if layers is not None and [layer.removeprefix(PREFIX) for layer in layers] != ["grid"]:
         raise AdapterError(f"reset has one sheet, 'grid'; got layers={layers!r}.")
     if int(n) != n or int(m) != m or n < 1 or m < 1 or m % n:

@@ -47,7 +47,7 @@ from torch import nn
 
 from cortexsim.io import atomic_path
 
-from .base import AdapterError, MethodSpec, TopographicNet, get_method
+from .base import AdapterError, MethodSpec, TopographicNet, build_options, get_method
 from .checkpoint import load_latest_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data import Augmented, EpochSampler, load_dataset, supervised_transform
 from .schedule import SCHEDULERS, load_scheduler_state, make_scheduler
@@ -66,7 +66,7 @@ CONFIG_KEYS = (
 _ADDED_DEFAULTS: dict[str, Any] = {"swapopt": 0, "swapopt_images": 512, "swapopt_reference": None, "nesterov": None}
 #: Config keys that must not change when a run is resumed.
 _RESUME_FIXED = ("method", "arch", "layout", "lam", "data", "batch_size", "task", "seed", "layers", "image_size",
-                 "swapopt", "swapopt_images", "swapopt_reference")
+                 "swapopt", "swapopt_images", "swapopt_reference", "method_kwargs")
 
 
 class TrainModule(nn.Module):
@@ -262,6 +262,7 @@ class Trainer:
         if lam is not None and (isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0
                                 or not math.isfinite(lam)):
             raise AdapterError(f"lam (the spatial-loss weight λ) must be a finite number ≥ 0; got {lam!r}.")
+        self._check_method_kwargs(spec)
         _positive_int("swapopt_images", self.swapopt_images, allow_none=False)
         if isinstance(self.swapopt, bool) or not isinstance(self.swapopt, int) or self.swapopt < 0:
             raise AdapterError(f"swapopt (swap-optimisation rounds) must be an integer ≥ 0; got {self.swapopt!r}.")
@@ -310,6 +311,20 @@ class Trainer:
                 raise AdapterError(f"{name} must be a finite number ≥ 0; got {value!r}.")
         self._task, self._opt_name, self._sched_name, self._lr = task, opt, sched, float(lr)
         return spec
+
+    def _check_method_kwargs(self, spec: MethodSpec) -> None:
+        kw = self.method_kwargs
+        if kw is None:
+            return
+        if not isinstance(kw, dict) or not all(isinstance(k, str) for k in kw):
+            raise AdapterError(f"method_kwargs must be a dict of option name -> value; got {kw!r}.")
+        allowed = build_options(spec)
+        bad = sorted(set(kw) - set(allowed))
+        if bad:
+            own = sorted(set(bad) & {"arch", "layout", "lam", "layers", "seed", "image_size"})
+            hint = f" ({', '.join(own)}: use their own arguments/flags)" if own else ""
+            raise AdapterError(f"method {spec.name!r} has no build option(s) {bad}{hint}; its options are: "
+                               f"{', '.join(allowed) or 'none'}.")
 
     def _resolve_device(self, local_rank: int) -> torch.device:
         name = str(self.device)
@@ -507,7 +522,11 @@ class Trainer:
         now = self.get_params()
         old = state["config"]
         # Keys added after a run was written read as their defaults (runs stay resumable across versions).
-        changed = [k for k in _RESUME_FIXED if old.get(k, _ADDED_DEFAULTS.get(k)) != now.get(k)]
+        def fixed(cfg: dict[str, Any], k: str) -> Any:
+            value = cfg.get(k, _ADDED_DEFAULTS.get(k))
+            return (value or {}) if k == "method_kwargs" else value  # None and {} are the same: no options
+
+        changed = [k for k in _RESUME_FIXED if fixed(old, k) != fixed(now, k)]
         if changed:
             was = ", ".join(f"{k}={old.get(k)!r}" for k in changed)
             raise AdapterError(f"cannot resume {str(self.out)!r}: {', '.join(changed)} differ from the run's "

@@ -129,3 +129,30 @@ def test_record_run_uses_the_runs_image_size_and_normalisation(tmp_path, capsys)
     # the same responses as at an explicit 16 px, not those at 224 px (the old default)
     np.testing.assert_array_equal(default.responses.values, record("at16.h5", "--image-size", "16").responses.values)
     assert not np.allclose(default.responses.values, record("at224.h5", "--image-size", "224").responses.values)
+
+
+RESET = ["train", "--method", "reset", "--data", "lfw", "--batch-size", "8", "--device", "cpu", "--no-progress",
+         "--steps", "1", "--checkpoint-every", "1"]
+
+
+def test_method_kwargs_set_a_build_option_are_stored_and_fixed_on_resume(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(RESET + ["--method-kwargs", '{"n": 2}', "--out", str(run)]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["trainer"]["method_kwargs"] == {"n": 2} and cfg["build"]["kw"] == {"n": 2}
+    net = load_trained(run)
+    assert net.net.n == 2 and len(net.net.subnets) == 4  # 2×2 sub-networks; the default is Reset(4, 32): 16
+    assert cli.main(["train", "--resume", "--method-kwargs", '{"n": 8}', "--steps", "2", "--out", str(run),
+                     "--no-progress"]) == 2
+    assert "method_kwargs differ from the run's config (method_kwargs={'n': 2})" in capsys.readouterr().err
+
+
+def test_bad_method_kwargs_name_the_allowed_keys(tmp_path, capsys):
+    assert cli.main(RESET + ["--method-kwargs", '{"k": 4, "lam": 1}', "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert ("method 'reset' has no build option(s) ['k', 'lam'] (lam: use their own arguments/flags); its options "
+            "are: n, m, dropout, autoencoder, in_channels, input_norm.") in err
+    for bad, why in (('{"n": 4', "not valid JSON"), ('[4]', "must be a JSON object")):
+        with pytest.raises(SystemExit) as info:
+            cli.main(RESET + ["--method-kwargs", bad, "--out", str(tmp_path / "b")])
+        assert info.value.code == 2 and why in capsys.readouterr().err
