@@ -69,9 +69,10 @@ class AdapterError(CortexsimError, ValueError):
     """
 
 
-class DatasetNotFoundError(AdapterError, FileNotFoundError):
-    """Training data are not where ``data=`` points (missing folder, incomplete CIFAR, no class folders).
+class DatasetNotFoundError(CortexsimError, FileNotFoundError):
+    """A user data folder is missing or incomplete: training data (``data=``), a CIFAR / fLoc /
+    image folder of a stimulus set (missing folder, incomplete CIFAR, no class folders).
 
-    Nothing is downloaded; the message says what to put where. An :class:`AdapterError` (as these
-    cases raised before the class existed) and a ``FileNotFoundError``.
+    Nothing is downloaded; the message says what to put where. One class for training and
+    stimuli (also ``cortexsim.stimuli.DatasetNotFoundError`` and ``cortexsim.adapters.DatasetNotFoundError``).
     """

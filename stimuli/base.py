@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from cortexsim.errors import CortexsimError, StimulusError
+from cortexsim.errors import CortexsimError, DatasetNotFoundError, StimulusError
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -54,9 +54,6 @@ _LUMA = torch.tensor([0.299, 0.587, 0.114])
 Normalize = Union[None, str, tuple, Callable[[torch.Tensor], torch.Tensor]]
 Index = Union[int, slice, Sequence[int], np.ndarray, torch.Tensor]
 
-
-class DatasetNotFoundError(CortexsimError, FileNotFoundError):
-    """A user folder that a stimulus set reads from does not exist or holds no images."""
 
 
 def _size2(image_size: int | Sequence[int] | None, name: str = "image_size") -> tuple[int, int] | None:

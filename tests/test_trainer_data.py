@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from cortexsim.adapters.base import AdapterError
+from cortexsim.errors import DatasetNotFoundError
 from cortexsim.adapters.data import Augmented, EpochSampler, load_dataset, supervised_transform
 from cortexsim.adapters.simclr import TwoViews, nt_xent, simclr_transform
 
@@ -83,12 +84,12 @@ def test_cifar100_binary_layout(tmp_path):
 
 def test_incomplete_cifar_and_missing_folders_say_what_to_put_where(tmp_path):
     (tmp_path / "cifar-10-batches-py").mkdir()
-    with pytest.raises(AdapterError, match="incomplete .*data_batch_1 missing.*ROOT/cifar-10-batches-py/data_batch_1"):
+    with pytest.raises(DatasetNotFoundError, match="incomplete .*data_batch_1 missing.*ROOT/cifar-10-batches-py/data_batch_1"):
         load_dataset(tmp_path)
-    with pytest.raises(AdapterError, match="does not exist .CIFAR is not downloaded for you.; put CIFAR-10"):
+    with pytest.raises(DatasetNotFoundError, match="does not exist .CIFAR is not downloaded for you.; put CIFAR-10"):
         load_dataset("cifar10")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(AdapterError, match="no CIFAR files or class folders found .*ROOT/train/<class>/<image>"):
+    with pytest.raises(DatasetNotFoundError, match="no CIFAR files or class folders found .*ROOT/train/<class>/<image>"):
         load_dataset(tmp_path / "empty")
 
 
