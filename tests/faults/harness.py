@@ -337,10 +337,12 @@ def cli_cases(f: dict[str, Path]) -> list[tuple[str, list[str]]]:
         ("train --resume nothing", ["train", "--resume", "--out", str(f["dir"] / "empty_run")]),
         ("train --device cuda:7", ["train", "--steps", "1", "--device", "cuda:7", "--out", out + "/t9"]),
         # demo
-        ("demo --train-steps 0", ["demo", "--train-steps", "0", "--out", out + "/demo"]),
-        ("demo --image-size 3", ["demo", "--image-size", "3", "--out", out + "/demo"]),
+        ("demo --epochs 0", ["demo", "--epochs", "0", "--out", out + "/demo"]),
+        ("demo --seed -1", ["demo", "--seed", "-1", "--out", out + "/demo"]),
+        ("demo --only bogus", ["demo", "--only", "bogus", "--out", out + "/demo"]),
         ("demo --device cuda:7", ["demo", "--device", "cuda:7", "--out", out + "/demo"]),
         ("demo --lam nan", ["demo", "--lam", "nan", "--out", out + "/demo"]),
+        ("demo --out under a file", ["demo", "--out", str(f["file"]) + "/demo"]),
         # info / analyze
         ("info missing file", ["info", str(f["dir"] / "nope.h5")]),
         ("info of a directory", ["info", str(f["dir"])]),
