@@ -141,7 +141,7 @@ def swap_optimize(
     slot_pos = torch.as_tensor(pos, dtype=torch.float32, device=dev)
     unit_at = torch.arange(n, device=dev)                               # slot -> unit sitting there
     iu = torch.triu_indices(k, k, offset=1, device=dev)
-    for _ in trange(iterations, disable=not progress, desc="swapopt"):
+    for _ in trange(iterations, disable=None if progress else True, desc="swapopt"):
         centres = torch.randint(0, n, (batch,), generator=gen).to(dev)
         slots = nbrs[centres]                                           # (B, K) slots
         units = unit_at[slots]                                          # (B, K) units in them
@@ -301,7 +301,7 @@ def swap_optimize_windows(
     slot_pos = torch.as_tensor(pos, device=dev)
     lo, span = torch.as_tensor(pos.min(0)[:2], device=dev), torch.as_tensor(extent[:2] - width_mm, device=dev)
     unit_at = torch.arange(n, device=dev)
-    bar = tqdm(total=windows, disable=not progress, desc="swapopt (TDANN)")
+    bar = tqdm(total=windows, disable=None if progress else True, desc="swapopt (TDANN)")
     done = 0
     while done < windows:
         corners = (lo + torch.rand(min(batch, windows - done), 2, generator=gen, dtype=torch.float64).to(dev) * span)
