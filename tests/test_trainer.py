@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import test_trainer_tiny  # noqa: E402,F401  registers the "_tiny" method
 
 from cortexsim.adapters.base import AdapterError  # noqa: E402
+from cortexsim.errors import DatasetNotFoundError  # noqa: E402
 from cortexsim.adapters.checkpoint import (  # noqa: E402
     latest_checkpoint, list_checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state)
 from cortexsim.adapters.trainer import Trainer, load_trained, read_log  # noqa: E402
@@ -58,7 +59,7 @@ def test_bad_configuration_raises_on_fit_with_a_clear_message(kwargs, match):
     tr = Trainer(**cfg)  # scikit-learn style: construction stores, fit validates
     for k, v in kwargs.items():
         assert getattr(tr, k) is v or getattr(tr, k) == v or (v != v)
-    with pytest.raises(AdapterError, match=match):
+    with pytest.raises((AdapterError, DatasetNotFoundError), match=match):  # missing data: DatasetNotFoundError
         tr.fit()
 
 
