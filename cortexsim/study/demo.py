@@ -18,11 +18,11 @@ The study (Truong & Hasson's weight-similarity topography, at their own scale):
 7. ``DIR/report.html`` (self-contained) and ``DIR/summary.json``.
 
 Why this study: at CPU scale (minutes, 2 cores) it is the one we measured that reproduces
-honestly — a TDANN ResNet-18 at 32 px after 60 steps had no orientation map (median circular
-variance 0.77, neighbouring units' preferred orientations 43° apart against 44° shuffled,
-swap pre-optimisation included), and a Reset(4) number grid after 150 steps had 19 of 1,024
-units selective; WS gives a category map at the paper's own network size in about a minute
-per model.
+honestly. A TDANN ResNet-18 at 32 px after 100 steps had no orientation map (median circular
+variance 0.80; neighbouring units' preferred orientations 36.8° apart against 38.1° shuffled,
+swap pre-optimisation included; ``reproductions/tdann``), and a Reset(4) number grid (16 px)
+after 150 steps had 19 of 1,024 units selective. WS gives a category map at the paper's own
+network size in a few minutes per model.
 """
 from __future__ import annotations
 

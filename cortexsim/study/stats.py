@@ -123,7 +123,9 @@ def map_result(sheet: Any, label: str, *, by: str, area: str | None = None, thre
               "near": float(sim[first]), "near_shuffled": float(shuf[first]), "near_mm": float(sm["distance_bin"][first])}
     topo = None
     if ordered and selective > 1:
-        topo = _null(analysis.topography_index(ds, n_perm=n_perm, seed=seed, by=by, threshold=threshold))
+        with warnings.catch_warnings():  # the same dead units as above
+            warnings.simplefilter("ignore", RuntimeWarning)
+            topo = _null(analysis.topography_index(ds, n_perm=n_perm, seed=seed, by=by, threshold=threshold))
     attrs = {k: v for k, v in sheet.attrs.items() if isinstance(v, (int, float, str, np.integer, np.floating))}
     return MapResult(label=label, area=area, attrs=attrs, n_units=int(ds.sizes["unit"]),
                      n_stimuli=int(ds.sizes["stimulus"]), categories=categories, n_selective=selective,
