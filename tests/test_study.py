@@ -78,3 +78,12 @@ def test_html_escapes_text_and_formats_numbers():
     t = html.table(["a<b", "n"], [["<script>", 0.123456], ["x & y", 3]])
     assert "&lt;script&gt;" in t and "a&lt;b" in t and "x &amp; y" in t
     assert ">0.1235<" in t and ">3<" in t
+
+
+def test_every_public_name_of_the_study_package_resolves():
+    import cortexsim.study as study
+
+    for name in study.__all__:
+        obj = getattr(study, name)
+        assert callable(obj), name
+    assert study.run_demo.__module__ == "cortexsim.study.demo"

@@ -146,6 +146,8 @@ def _manifest_sections(manifest: Mapping[str, Any]) -> list[str]:
         body.append("<h2>Files written</h2>")
         body.append(html.table(["file", "bytes", "what"], [[f["path"], f["bytes"], f.get("what", "")]
                                                            for f in manifest["files"]]))
+        body.append("<p>and <code>report.html</code> (this page), <code>summary.json</code> (its numbers) and "
+                    "<code>manifest.json</code> (commands, files, timings).</p>")
     if manifest.get("commands"):
         body.append("<h2>Command lines to rerun each step</h2>")
         body.append(html.code("\n".join(f"# {c['step']}\n{c['command']}" for c in manifest["commands"])))
