@@ -182,12 +182,18 @@ def test_topography_ranks_follow_class_order_of_labels():
 
 
 def test_clustering_errors():
-    with pytest.raises(cx.SheetError, match="no unit has a preference"):
+    with pytest.raises(cx.errors.UndefinedStatisticError, match="no unit has a preference"):
         analysis.clustering_index(_grid_map(np.full(SIDE * SIDE, "none")))
-    with pytest.raises(ValueError, match="n_perm must be >= 1"):
+    with pytest.raises(cx.errors.ParameterError, match=r"clustering_index: n_perm must be in \[1, inf\); got 0"):
         analysis.clustering_index(_grid_map(_quadrants()), n_perm=0)
-    with pytest.raises(ValueError, match="connectivity must be 4 or 8"):
+    with pytest.raises(cx.errors.ParameterError, match=r"connectivity must be one of \[4, 8\]; got 6"):
         analysis.clustering_index(_grid_map(_quadrants()), connectivity=6)
+    with pytest.raises(cx.errors.ParameterError, match=r"reduce must be one of \['mean', 'median'\]"):
+        analysis.clustering_index(_grid_map(_quadrants()), reduce="max")
+    with pytest.raises(cx.errors.ParameterError, match=r"border must be one of \['include', 'exclude'\]"):
+        analysis.topography_index(_grid_map(_quadrants()), border="outside")
+    with pytest.raises(cx.errors.ParameterTypeError, match="n_perm must be an integer; got 2.5"):
+        analysis.topography_index(_grid_map(_quadrants()), n_perm=2.5)
     bad = _grid_map(_quadrants(), attrs={"classes": ["faces", "bodies"]})
     with pytest.raises(cx.SheetError, match="not in the map's classes"):
         analysis.clustering_index(bad)

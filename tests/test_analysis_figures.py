@@ -55,7 +55,7 @@ def test_patches_figure_outlines_planted_patches(tmp_path):
     x, y = (a.ravel() for a in np.meshgrid(g, g))
     t = np.where(np.hypot(x - 20, y - 25) <= 8, 8.0, 0.0) + np.where(np.hypot(x - 45, y - 40) <= 7, 8.0, 0.0)
     values = xr.DataArray(t, dims="unit", coords={"x_mm": ("unit", x), "y_mm": ("unit", y)}, name="t")
-    p = analysis.patches(values, kind="t")
+    p = analysis.patches(values, stat="t")
     assert int(p["count"]) == 2
     png, svg = analysis.plot_patches(p, tmp_path / "patches", formats=("png", "svg"))
     text = _svg_text(svg)

@@ -64,12 +64,15 @@ def test_hand_counted_patches_without_smoothing():
     img[4:6, 5:7] = 9.0  # 4 pixels
     img[5, 0] = 5.0  # 1 pixel, diagonal to nothing
     da = xr.DataArray(img, dims=("y_mm", "x_mm"), coords={"y_mm": np.arange(6) * 0.5, "x_mm": np.arange(8) * 0.5})
-    out = patches(da, threshold=4.0, sigma_mm=0.0, min_area_mm2=0.5, kind="dprime")
+    out = patches(da, threshold=4.0, sigma_mm=0.0, min_area_mm2=0.5, stat="dprime")
     np.testing.assert_allclose(out["area_mm2"].values, [3.0, 1.0])
     np.testing.assert_allclose(out["centroid_x_mm"].values, [0.75, 2.75])
     np.testing.assert_allclose(out["centroid_y_mm"].values, [0.5, 2.25])
     np.testing.assert_allclose(out["peak"].values, [5.0, 9.0])
-    assert int((out["label"] == 1).sum()) == 12 and out.attrs["kind"] == "dprime"
+    assert int((out["label"] == 1).sum()) == 12 and out.attrs["stat"] == "dprime"
+    with pytest.warns(FutureWarning, match=r"patches\(kind=...\) is deprecated.*use stat="):
+        old = patches(da, threshold=4.0, sigma_mm=0.0, min_area_mm2=0.5, kind="dprime")
+    assert old.attrs["stat"] == "dprime" and int(old["count"]) == int(out["count"])
 
 
 def test_nan_aware_smoothing():
@@ -108,8 +111,10 @@ def test_patches_by_category_from_a_sheet():
 
 def test_patches_bad_input():
     pos = grid_positions(10.0, 50.0)
-    with pytest.raises(ValueError, match="kind"):
-        patches(unit_map(np.zeros(25), pos), kind="z")
+    with pytest.raises(cx.errors.ParameterError, match=r"patches: stat must be one of \['t', 'dprime'\]; got 'z'"):
+        patches(unit_map(np.zeros(25), pos), stat="z")
+    with pytest.raises(cx.errors.ParameterError, match=r"sigma_mm must be in \[0, inf\)"):
+        patches(unit_map(np.zeros(25), pos), sigma_mm=-1.0)
     with pytest.raises(ValueError, match="NaN"):
         patches(unit_map(np.full(25, np.nan), pos))
     with pytest.raises(cx.SheetError, match="x_mm"):

@@ -160,13 +160,16 @@ def test_moran_matches_dense_reference():
     rng = np.random.default_rng(4)
     pos = rng.uniform(0, 10, (60, 2))
     v = pos[:, 0] + rng.normal(size=60)
-    out = morans_i(v, pos, radius_mm=2.5)
+    out = morans_i(v, positions=pos, radius_mm=2.5)
     I, vn, vr = moran_reference(v, pos, 2.5)
     assert float(out["I"]) == pytest.approx(I, rel=1e-10)
     assert float(out["variance_norm"]) == pytest.approx(vn, rel=1e-10)
     assert float(out["variance_rand"]) == pytest.approx(vr, rel=1e-10)
+    with pytest.warns(FutureWarning, match=r"morans_i: passing positions by position is deprecated.*positions="):
+        legacy = morans_i(v, pos, radius_mm=2.5)  # the previous release's positional form, one more release
+    assert float(legacy["I"]) == float(out["I"])
     # k nearest neighbours: reference with an explicit loop
-    out_k = morans_i(v, pos, k=4)
+    out_k = morans_i(v, positions=pos, k=4)
     d = np.hypot(*(pos[:, None] - pos[None]).transpose(2, 0, 1))
     w = np.zeros((60, 60))
     for i in range(60):
@@ -182,25 +185,25 @@ def test_moran_permutation_null():
     smooth = morans_i(unit_map(x.ravel(), pos), radius_mm=1.5, n_perm=199, seed=0)
     assert float(smooth["I"]) > 0.8 and float(smooth["p_value"]) == pytest.approx(1 / 200)
     assert smooth["null"].dims == ("perm",) and smooth.sizes["perm"] == 199
-    with pytest.warns(DeprecationWarning, match=r"morans_i\(permutations=...\) is deprecated.*use n_perm="):
+    with pytest.warns(FutureWarning, match=r"morans_i\(permutations=...\) is deprecated.*use n_perm="):
         old = morans_i(unit_map(x.ravel(), pos), radius_mm=1.5, permutations=199, seed=0)
     assert float(old["p_sim"]) == float(smooth["p_value"])  # the old output name too, for one release
     noise = np.random.default_rng(1).normal(size=len(pos))
     rnd = morans_i(unit_map(noise, pos), radius_mm=1.5, n_perm=199, seed=0)
     assert float(rnd["p_value"]) > 0.05
-    assert float(rnd["I_null"].mean()) == pytest.approx(float(rnd["expected_I"]), abs=0.01)
+    assert float(rnd["null"].mean()) == pytest.approx(float(rnd["expected_I"]), abs=0.01)
 
 
 def test_moran_bad_input():
     pos = np.random.default_rng(0).uniform(0, 5, (20, 2))
     with pytest.raises(ValueError, match="constant"):
-        morans_i(np.ones(20), pos, radius_mm=1.0)
+        morans_i(np.ones(20), positions=pos, radius_mm=1.0)
     with pytest.raises(ValueError, match="exactly one"):
-        morans_i(np.arange(20.0), pos, radius_mm=1.0, k=3)
+        morans_i(np.arange(20.0), positions=pos, radius_mm=1.0, k=3)
     with pytest.raises(ValueError, match="no unit has a neighbour"):
-        morans_i(np.arange(20.0), pos, radius_mm=1e-6)
+        morans_i(np.arange(20.0), positions=pos, radius_mm=1e-6)
     with pytest.raises(cx.SheetError, match="one value per unit"):
-        morans_i(np.arange(19.0), pos, radius_mm=1.0)
+        morans_i(np.arange(19.0), positions=pos, radius_mm=1.0)
     with pytest.raises(cx.SheetError, match="positions"):
         morans_i(xr.DataArray(np.arange(20.0), dims="unit"), radius_mm=1.0)
 

@@ -27,6 +27,7 @@ import xarray as xr
 
 from ..errors import SheetError
 from ..sheet import OPTIONAL_DIMS, validate_sheet
+from ._params import validate_params
 
 #: Unit coords copied onto per-unit results (``z_mm`` only when present).
 UNIT_COORD_NAMES: tuple[str, ...] = ("area", "layer", "channel", "row", "col", "x_mm", "y_mm", "z_mm", "unit_id")
@@ -246,13 +247,14 @@ class GroupMoments:
         return self.mean_var(np.eye(len(self.groups)))[0]
 
 
-def group_moments(ds: xr.Dataset, by: str | list[str], *, skipna: bool = False,
+@validate_params({"by": [str, list, tuple]}, renamed={"ds": "obj"}, positional=("by",))
+def group_moments(obj: xr.Dataset, *, by: str | list[str], skipna: bool = False,
                   what: str | None = None) -> GroupMoments:
     """Per-group moments of every unit's responses, reading ``responses`` once.
 
     Parameters
     ----------
-    ds : Sheet (numpy or dask backed)
+    obj : Sheet (numpy or dask backed)
     by : str or list of str
         Stimulus coord(s) defining the groups. Several coords group by their
         combination; the labels are then strings ``"a|b"`` (see :func:`combined_labels`).
@@ -273,11 +275,11 @@ def group_moments(ds: xr.Dataset, by: str | list[str], *, skipna: bool = False,
     file), so memory stays bounded by a few chunks plus the (G, U) results.
     """
     keys = [by] if isinstance(by, str) else list(by)
-    labels = combined_labels(ds, keys)
+    labels = combined_labels(obj, keys)
     groups, codes = group_codes(labels)
     if len(groups) == 0:
         raise SheetError(f"every stimulus has a missing {keys} label; nothing to group.")
-    return moments_from_codes(ds, codes, groups, "|".join(keys), skipna=skipna, what=what)
+    return moments_from_codes(obj, codes, groups, "|".join(keys), skipna=skipna, what=what)
 
 
 def moments_from_codes(ds: xr.Dataset, codes: np.ndarray, groups: np.ndarray, by: str, *,
@@ -375,6 +377,15 @@ def grid_rowcol(obj: xr.Dataset | xr.DataArray) -> tuple[np.ndarray, np.ndarray]
     if len(np.unique(flat)) != len(flat):
         return None
     return row, col
+
+
+def category_coords(labels: Any) -> dict[str, Any]:
+    """Coords of a ``category`` dim, plus ``class`` (same labels; the previous release's dim name).
+
+    Index ``class`` with ``.set_xindex("class")`` so ``.sel({"class": ...})`` keeps working.
+    """
+    labels = np.asarray(labels)
+    return {"category": ("category", labels), "class": ("category", labels, {"deprecated": "use category"})}
 
 
 def as_numpy(values: Any) -> np.ndarray:

@@ -4,8 +4,10 @@
   checking a function's arguments against constraints (:class:`Interval`, :class:`Options`, types)
   before it runs, with a :class:`~cortexsim.errors.ParameterError` (ValueError) or
   :class:`~cortexsim.errors.ParameterTypeError` (TypeError) naming the function, the parameter,
-  what it got and what it accepts; ``renamed={"permutations": "n_perm"}`` keeps an old keyword
-  working for one release with a ``DeprecationWarning``.
+  what it got and what it accepts (:data:`SHARED`: the constraints of ``by``, ``area``, ``n_perm``,
+  ``seed`` ... wherever they appear); ``renamed={"permutations": "n_perm"}`` and
+  ``positional=("by",)`` keep an old keyword / an old positional use working for one release
+  with a ``FutureWarning``.
 * :func:`fill_doc` — ``%(n_perm)s`` in a docstring is replaced by the shared text of
   :data:`DOCS` (in the manner of nilearn's ``fill_doc``), so a parameter reads alike everywhere.
 * :data:`RUN_PARAMS` — the parameters of :func:`cortexsim.analysis.run` and their
@@ -94,18 +96,49 @@ def check_value(func: str, name: str, value: Any, constraints: list[Constraint])
     raise (ParameterTypeError if type_only else ParameterError)(message)
 
 
-def validate_params(constraints: Mapping[str, list[Constraint]], *,
-                    renamed: Mapping[str, str] | None = None) -> Callable[[Callable], Callable]:
-    """Check the arguments named in ``constraints`` each call; accept ``renamed`` old keywords.
+#: Constraints shared by every analysis: a parameter of one of these names is checked so
+#: wherever it appears, unless a function's own ``constraints`` say otherwise.
+SHARED: dict[str, list[Constraint]] = {
+    "by": [str],
+    "area": [None, str],
+    "n_perm": [Interval(0, None, integer=True)],
+    "seed": [Interval(0, None, integer=True)],
+    "radius_mm": [None, Interval(0, None, "neither")],
+    "k": [None, Interval(1, None, integer=True)],
+    "threshold": [Interval()],
+    "connectivity": [Options((4, 8))],
+    "undefined": [Options(("raise", "nan"))],
+    "skipna": [bool],
+    "ddof": [Interval(0, None, integer=True)],
+    "min_sd": [Interval(0, None)],
+    "none": [str],
+    "progress": [bool],
+}
 
-    ``renamed``: old keyword -> new parameter name. The old name still works for one release,
-    with a ``DeprecationWarning`` saying the new one; both at once is a ParameterTypeError.
+
+def _deprecated(message: str) -> None:
+    # FutureWarning: shown to end users by default (DeprecationWarning is hidden outside __main__)
+    warnings.warn(message, FutureWarning, stacklevel=3)
+
+
+def validate_params(constraints: Mapping[str, list[Constraint]] | None = None, *,
+                    renamed: Mapping[str, str] | None = None,
+                    positional: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
+    """Check a function's arguments each call: ``constraints`` plus :data:`SHARED` for its other parameters.
+
+    ``renamed``: old keyword -> new parameter name. ``positional``: parameters that were
+    positional in the previous release and are keyword-only now, in their old order. Both
+    old forms still work for one release, with a ``FutureWarning`` saying the new one; an
+    old and a new name at once is a ParameterTypeError.
     """
     renamed = dict(renamed or {})
 
     def decorate(func: Callable) -> Callable:
         sig = inspect.signature(func)
         name = func.__name__
+        checks = {p: SHARED[p] for p in sig.parameters if p in SHARED}
+        checks.update(constraints or {})
+        n_pos = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in sig.parameters.values())
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -113,16 +146,28 @@ def validate_params(constraints: Mapping[str, list[Constraint]], *,
                 if old in kwargs:
                     if new in kwargs:
                         raise ParameterTypeError(f"{name}: pass {new}= only ({old}= is its old name).")
-                    warnings.warn(f"{name}({old}=...) is deprecated and will be removed in the next release; "
-                                  f"use {new}=.", DeprecationWarning, stacklevel=2)
+                    _deprecated(f"{name}({old}=...) is deprecated and will be removed in the next release; use {new}=.")
                     kwargs[new] = kwargs.pop(old)
+            if positional and len(args) > n_pos:
+                extra = args[n_pos:]
+                if len(extra) > len(positional):
+                    raise ParameterTypeError(f"{name}: takes {n_pos + len(positional)} positional arguments at most; "
+                                             f"got {len(args)}.")
+                names = positional[: len(extra)]
+                clash = [n for n in names if n in kwargs]
+                if clash:
+                    raise ParameterTypeError(f"{name}: {clash} given both by position and by keyword.")
+                _deprecated(f"{name}: passing {', '.join(names)} by position is deprecated and will be removed in "
+                            f"the next release; use {', '.join(n + '=' for n in names)}.")
+                kwargs.update(zip(names, extra))
+                args = args[:n_pos]
             try:
                 bound = sig.bind(*args, **kwargs)
             except TypeError as exc:
                 raise ParameterTypeError(f"{name}: {exc}; its parameters are {list(sig.parameters)}.") from None
             for pname, value in bound.arguments.items():
-                if pname in constraints:
-                    check_value(name, pname, value, constraints[pname])
+                if pname in checks:
+                    check_value(name, pname, value, checks[pname])
             return func(*bound.args, **bound.kwargs)
 
         wrapper.__signature__ = sig  # type: ignore[attr-defined]

@@ -63,8 +63,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
-from ..errors import ParameterError, SheetError, UndefinedStatisticError
-from ._common import grid_rowcol, unit_coords
+from ..errors import ParameterTypeError, SheetError, UndefinedStatisticError
+from ._common import category_coords, grid_rowcol, unit_coords
+from ._params import Interval, Options, validate_params
 from .graphs import neighbour_edges
 from .preference import NONE, preference_map
 
@@ -78,16 +79,17 @@ def _sort_classes(labels: list[str]) -> list[str]:
         return sorted(labels)
 
 
-def preference_codes(pref: xr.DataArray, none: str = NONE) -> tuple[np.ndarray, list[str]]:
+@validate_params(renamed={"pref": "obj"})
+def preference_codes(obj: xr.DataArray, none: str = NONE) -> tuple[np.ndarray, list[str]]:
     """Integer class codes (n_units,) of a preference map (-1: no preference) and the ordered classes.
 
     String maps use ``attrs["classes"]`` for the order when present (numeric
     labels sort numerically otherwise); numeric maps (e.g. preferred numerosity)
     treat NaN as no preference and order classes by value.
     """
-    if pref.dims != ("unit",):
-        raise SheetError(f"a preference map must be a DataArray over ('unit',); got dims {pref.dims}.")
-    values = np.asarray(pref.values)
+    if obj.dims != ("unit",):
+        raise SheetError(f"a preference map must be a DataArray over ('unit',); got dims {obj.dims}.")
+    values = np.asarray(obj.values)
     if values.dtype.kind in "iuf":
         ok = np.isfinite(values.astype(float))
         uniq = np.unique(values[ok])
@@ -95,8 +97,8 @@ def preference_codes(pref: xr.DataArray, none: str = NONE) -> tuple[np.ndarray, 
         codes[ok] = np.searchsorted(uniq, values[ok])
         return codes, [str(v) for v in uniq.tolist()]
     labels = values.astype(str)
-    none = str(pref.attrs.get("none", none))
-    classes = pref.attrs.get("classes")
+    none = str(obj.attrs.get("none", none))
+    classes = obj.attrs.get("classes")
     if isinstance(classes, str):  # attrs round-tripped through a file as JSON
         classes = json.loads(classes)
     present = sorted(set(labels.tolist()) - {none})
@@ -120,7 +122,7 @@ def _preference_input(obj: Any, by: str, threshold: float, none: str) -> xr.Data
         raise SheetError(f"expected a Sheet, a preference DataArray or a number_map Dataset; got variables {list(obj.data_vars)}.")
     if isinstance(obj, xr.DataArray):
         return obj
-    raise TypeError(f"expected a Sheet or a preference DataArray; got {type(obj).__name__}.")
+    raise ParameterTypeError(f"expected a Sheet or a preference DataArray; got {type(obj).__name__}.")
 
 
 def _grid_image(rc: tuple[np.ndarray, np.ndarray]) -> tuple[tuple[int, int], np.ndarray]:
@@ -179,11 +181,13 @@ def _adjacency(pref: xr.DataArray, grid: bool | None, radius_mm: float | None, k
     return None, edges, info
 
 
+@validate_params({"n_perm": [Interval(1, None, integer=True)], "grid": [None, bool], "absent": [Options(("skip", "one"))],
+                  "reduce": [Options(("mean", "median"))]}, renamed={"pref": "obj"}, positional=("n_perm", "seed"))
 def clustering_index(
-    pref: xr.DataArray | xr.Dataset,
+    obj: xr.DataArray | xr.Dataset,
+    *,
     n_perm: int = 20,
     seed: int = 0,
-    *,
     by: str = "domain",
     threshold: float = 2.0,
     connectivity: int = 8,
@@ -199,8 +203,8 @@ def clustering_index(
 
     Parameters
     ----------
-    pref : DataArray (unit,) of preference labels (:func:`preference_map`), or a
-        Sheet (then ``preference_map(pref, by, threshold)`` is computed first)
+    obj : DataArray (unit,) of preference labels (:func:`preference_map`), or a
+        Sheet (then ``preference_map(obj, by=by, threshold=threshold)`` is computed first)
     n_perm : int
         Permuted maps for the control (Reset: 20).
     seed : int
@@ -222,8 +226,9 @@ def clustering_index(
     -------
     Dataset with scalars ``index`` (observed − null_mean), ``observed`` (C_M),
     ``null_mean`` (C_s(M)), ``null_std``, ``p_value`` (one-sided, (1 + #null ≥ observed)/(1 + n_perm));
-    ``null`` (perm,); per class ``observed_per_class``, ``n_components``, ``n_units``;
-    ``null_per_class`` (perm, class). Attrs: adjacency, n_perm, seed.
+    ``null`` (perm,); per category ``observed_per_category``, ``n_components``, ``n_units``;
+    ``null_per_category`` (perm, category). Coord ``class`` (indexed) repeats ``category``
+    under the previous release's dim name (deprecated). Attrs: adjacency, n_perm, seed.
 
     Notes
     -----
@@ -234,20 +239,12 @@ def clustering_index(
     which gives nearly every pure-noise unit a preference; ``absent="one", reduce="median"`` is
     their summary over classes.
     """
-    if n_perm < 1:
-        raise ParameterError(f"n_perm must be >= 1; got {n_perm}.")
-    if connectivity not in (4, 8):
-        raise ParameterError(f"connectivity must be 4 or 8; got {connectivity!r}.")
-    if absent not in ("skip", "one"):
-        raise ParameterError(f"absent must be 'skip' or 'one'; got {absent!r}.")
-    if reduce not in ("mean", "median"):
-        raise ParameterError(f"reduce must be 'mean' or 'median'; got {reduce!r}.")
-    pref = _preference_input(pref, by, threshold, none)
+    pref = _preference_input(obj, by, threshold, none)
     codes, classes = preference_codes(pref, none)
     n_units = np.bincount(codes[codes >= 0], minlength=len(classes))
     present = n_units > 0
     if not present.any():
-        raise SheetError(
+        raise UndefinedStatisticError(
             f"no unit has a preference (all {none!r}); the clustering index is undefined. "
             f"Lower the threshold or check the selectivity."
         )
@@ -267,14 +264,14 @@ def clustering_index(
     per_map = summary(sizes if absent == "one" else sizes[:, present], axis=1)
     data = _null_summary(float(per_map[0]), per_map[1:])
     data.update(
-        observed_per_class=(("class",), sizes[0]),
-        n_components=(("class",), n_comp[0]),
-        n_units=(("class",), n_units),
-        null_per_class=(("perm", "class"), sizes[1:]),
+        observed_per_category=(("category",), sizes[0]),
+        n_components=(("category",), n_comp[0]),
+        n_units=(("category",), n_units),
+        null_per_category=(("perm", "category"), sizes[1:]),
     )
     return xr.Dataset(
         data,
-        coords={"class": classes, "perm": np.arange(n_perm)},
+        coords={**category_coords(classes), "perm": np.arange(n_perm)},
         attrs={
             **info,
             "n_perm": n_perm,
@@ -284,7 +281,7 @@ def clustering_index(
             "definition": f"{reduce} over classes of the mean same-preference component size, minus the mean over "
             "permuted maps (control averaged over n_perm; no halving)",
         },
-    )
+    ).set_xindex("class")
 
 
 def _class_values(classes: list[str]) -> tuple[np.ndarray, str]:
@@ -295,11 +292,14 @@ def _class_values(classes: list[str]) -> tuple[np.ndarray, str]:
         return np.arange(len(classes), dtype=float), "rank"
 
 
+@validate_params({"n_perm": [Interval(1, None, integer=True)], "grid": [None, bool],
+                  "none_neighbours": [Options(("skip", "penalise"))], "border": [Options(("include", "exclude"))],
+                  "normalise": [bool]}, renamed={"ds_or_pref": "obj"}, positional=("n_perm", "seed"))
 def topography_index(
-    ds_or_pref: xr.Dataset | xr.DataArray,
+    obj: xr.Dataset | xr.DataArray,
+    *,
     n_perm: int = 20,
     seed: int = 0,
-    *,
     by: str = "numerosity",
     threshold: float = 2.0,
     connectivity: int = 8,
@@ -316,7 +316,7 @@ def topography_index(
 
     Parameters
     ----------
-    ds_or_pref : Sheet (preferences computed with ``preference_map(ds, by, threshold)``),
+    obj : Sheet (preferences computed with ``preference_map(ds, by, threshold)``),
         a preference DataArray (ordered by ``attrs["classes"]`` or numerically), a
         numeric per-unit DataArray (NaN = none), or a :func:`number_map` Dataset
     n_perm, seed : permutations of the control
@@ -344,17 +344,11 @@ def topography_index(
     n − mean |Δ| to its neighbours (NaN when undefined). Attrs: ``n_classes``, ``distance``
     ("value" or "rank"), adjacency and the options.
     """
-    if n_perm < 1:
-        raise ParameterError(f"n_perm must be >= 1; got {n_perm}.")
-    if none_neighbours not in ("skip", "penalise"):
-        raise ParameterError(f"none_neighbours must be 'skip' or 'penalise'; got {none_neighbours!r}.")
-    if border not in ("include", "exclude"):
-        raise ParameterError(f"border must be 'include' or 'exclude'; got {border!r}.")
-    pref = _preference_input(ds_or_pref, by, threshold, none)
+    pref = _preference_input(obj, by, threshold, none)
     codes, classes = preference_codes(pref, none)
     all_classes = classes
-    if isinstance(ds_or_pref, xr.Dataset) and "responses" not in ds_or_pref.data_vars and by in ds_or_pref.coords:
-        all_classes = [str(v) for v in np.unique(np.asarray(ds_or_pref[by].values, dtype=float)).tolist()]
+    if isinstance(obj, xr.Dataset) and "responses" not in obj.data_vars and by in obj.coords:
+        all_classes = [str(v) for v in np.unique(np.asarray(obj[by].values, dtype=float)).tolist()]
     elif pref.dtype.kind in "iuf" and pref.attrs.get("classes") is not None:
         all_classes = [str(c) for c in pref.attrs["classes"]]
     values, distance = _class_values(classes)

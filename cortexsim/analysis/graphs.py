@@ -26,6 +26,7 @@ import xarray as xr
 
 from ..errors import ParameterError, SheetError, UndefinedStatisticError
 from ._common import as_numpy, grid_rowcol, jsonable, unit_coords
+from ._params import validate_params
 from ._neighbours import DEFAULT_K  # noqa: F401  (re-exported: the k used when neither radius_mm nor k is given)
 
 
@@ -61,6 +62,7 @@ def _positions(obj: xr.Dataset | xr.DataArray) -> np.ndarray:
     return np.stack([np.asarray(obj[n].values, dtype=float) for n in names], axis=1)
 
 
+@validate_params({"grid": [None, bool]})
 def neighbour_edges(
     obj: xr.Dataset | xr.DataArray,
     *,
@@ -111,8 +113,9 @@ def neighbour_edges(
     return undirected(knn_pairs(pos, k, clip=True)), {"adjacency": "knn", "k": int(k)}
 
 
+@validate_params({"grid": [None, bool]}, renamed={"ds": "obj"})
 def neighbour_graph(
-    ds: xr.Dataset | xr.DataArray,
+    obj: xr.Dataset | xr.DataArray,
     radius_mm: float | None = None,
     k: int | None = None,
     grid: bool | None = None,
@@ -124,7 +127,7 @@ def neighbour_graph(
 
     Parameters
     ----------
-    ds : Sheet or per-unit DataArray (its unit coords give node attributes)
+    obj : Sheet or per-unit DataArray (its unit coords give node attributes)
     radius_mm, k, grid, connectivity : see :func:`neighbour_edges`
     values : DataArray over unit, or mapping name -> per-unit values, optional
         Extra node attributes (e.g. a preference map or a d′ map).
@@ -135,8 +138,8 @@ def neighbour_graph(
         Nodes: ``unit_id``; attributes: every unit coord plus ``values``; edges
         carry ``distance_mm``; graph attrs ``adjacency`` and its parameter.
     """
-    edges, info = neighbour_edges(ds, radius_mm=radius_mm, k=k, grid=grid, connectivity=connectivity)
-    coords = unit_coords(ds)
+    edges, info = neighbour_edges(obj, radius_mm=radius_mm, k=k, grid=grid, connectivity=connectivity)
+    coords = unit_coords(obj)
     if "unit_id" not in coords:
         raise SheetError("a neighbour graph needs the unit coord 'unit_id' to name nodes.")
     columns = {name: as_numpy(c).tolist() for name, c in coords.items()}
@@ -151,7 +154,7 @@ def neighbour_graph(
     names = list(columns)
     G = nx.Graph(**info)
     G.add_nodes_from((uid, dict(zip(names, row))) for uid, row in zip(ids, zip(*columns.values())))
-    pos = _positions(ds)
+    pos = _positions(obj)
     dist = np.linalg.norm(pos[edges[:, 0]] - pos[edges[:, 1]], axis=1)
     uid = np.asarray(ids)
     G.add_weighted_edges_from(zip(uid[edges[:, 0]].tolist(), uid[edges[:, 1]].tolist(), dist.tolist()), weight="distance_mm")

@@ -15,10 +15,11 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from ..errors import ParameterError, SheetError, UndefinedStatisticError
+from ..errors import SheetError, UndefinedStatisticError
+from ._params import Interval, Options, validate_params
 from ._grid import from_grid_dataarray, grid_dataarray, nan_gaussian, positions_of, select_area, to_grid, unit_values
 
-_KINDS = ("t", "dprime")
+_STATS = ("t", "dprime")
 
 
 def _patch_table(smoothed: np.ndarray, mask: np.ndarray, x: np.ndarray, y: np.ndarray, res: float,
@@ -46,13 +47,17 @@ def _patch_table(smoothed: np.ndarray, mask: np.ndarray, x: np.ndarray, y: np.nd
     return new[labels], table
 
 
+@validate_params({"threshold": [Interval()], "sigma_mm": [Interval(0, None)], "min_area_mm2": [Interval(0, None)],
+                  "resolution_mm": [None, Interval(0, None, "neither")], "stat": [Options(_STATS)],
+                  "connectivity": [Options((1, 2))], "method": [Options(("bin", "auto", "linear", "nearest"))]},
+                 renamed={"values": "obj", "kind": "stat"})
 def patches(
-    values: xr.DataArray | np.ndarray,
+    obj: xr.DataArray | np.ndarray,
     threshold: float = 4.0,
     sigma_mm: float = 2.4,
     min_area_mm2: float = 100.0,
     resolution_mm: float | None = None,
-    kind: str = "t",
+    stat: str = "t",
     *,
     positions: Any = None,
     connectivity: int = 1,
@@ -63,7 +68,7 @@ def patches(
 
     Parameters
     ----------
-    values : DataArray over ``unit`` (coords x_mm/y_mm), (y_mm, x_mm) image, or ndarray
+    obj : DataArray over ``unit`` (coords x_mm/y_mm), (y_mm, x_mm) image, or ndarray
         Selectivity (Welch t or d′) per unit; NaN units are ignored.
     threshold : float
         A pixel belongs to a patch when its smoothed value is ``> threshold``.
@@ -73,10 +78,10 @@ def patches(
         Patches smaller than this are dropped.
     resolution_mm : float, optional
         Grid pixel size; default the median nearest-neighbour distance between units.
-    kind : {"t", "dprime"}
-        What ``values`` are (recorded in attrs).
+    stat : {"t", "dprime"}
+        What ``obj`` holds (recorded in ``attrs["stat"]``; ``kind=`` is its deprecated old name).
     positions : array (n_units, 2) or Sheet, optional
-        Positions when ``values`` is a bare array.
+        Positions when ``obj`` is a bare array.
     connectivity : {1, 2}
         1: pixels sharing an edge are connected; 2: also diagonal neighbours.
     method : {"bin", "auto", "linear", "nearest"}
@@ -93,20 +98,14 @@ def patches(
         ``total_area_mm2``; images (y_mm, x_mm): ``smoothed`` and ``label``
         (patch number, 0 = none).
     """
-    if kind not in _KINDS:
-        raise ParameterError(f"kind must be one of {_KINDS}; got {kind!r}.")
-    if sigma_mm < 0 or min_area_mm2 < 0:
-        raise ParameterError("sigma_mm and min_area_mm2 must be >= 0.")
-    if connectivity not in (1, 2):
-        raise ParameterError(f"connectivity must be 1 or 2; got {connectivity!r}.")
-    if isinstance(values, xr.DataArray) and "unit" not in values.dims:
-        img, x, y, res = from_grid_dataarray(values)
+    if isinstance(obj, xr.DataArray) and "unit" not in obj.dims:
+        img, x, y, res = from_grid_dataarray(obj)
         img = np.asarray(img, dtype=float)
     else:
-        if isinstance(values, xr.DataArray):
-            values = select_area(values, area)
-        v = unit_values(values, "selectivity values")
-        pos = positions_of(positions if positions is not None else values)
+        if isinstance(obj, xr.DataArray):
+            obj = select_area(obj, area)
+        v = unit_values(obj, "selectivity values")
+        pos = positions_of(positions if positions is not None else obj)
         if len(pos) != len(v):
             raise SheetError(f"{len(v)} values but {len(pos)} positions; give one value per unit.")
         if not np.isfinite(v).any():
@@ -122,15 +121,15 @@ def patches(
             "area_mm2": ("patch", table["area_mm2"], {"units": "mm2"}),
             "centroid_x_mm": ("patch", table["centroid_x_mm"], {"units": "mm"}),
             "centroid_y_mm": ("patch", table["centroid_y_mm"], {"units": "mm"}),
-            "peak": ("patch", table["peak"], {"long_name": f"max smoothed {kind}"}),
+            "peak": ("patch", table["peak"], {"long_name": f"max smoothed {stat}"}),
             "count": ((), m),
             "total_area_mm2": ((), float(table["area_mm2"].sum()), {"units": "mm2"}),
-            "smoothed": grid_dataarray(smoothed, x, y, "smoothed", long_name=f"smoothed {kind}"),
+            "smoothed": grid_dataarray(smoothed, x, y, "smoothed", long_name=f"smoothed {stat}"),
             "label": grid_dataarray(labels, x, y, "label", long_name="patch number (0 = none)"),
         },
         coords={"patch": np.arange(1, m + 1)},
         attrs={
-            "kind": kind,
+            "stat": stat,
             "threshold": float(threshold),
             "sigma_mm": float(sigma_mm),
             "min_area_mm2": float(min_area_mm2),
@@ -140,11 +139,11 @@ def patches(
     )
 
 
-def _category_maps(ds: xr.Dataset, by: str, categories: Sequence[Any] | None, kind: str) -> xr.DataArray:
+def _category_maps(ds: xr.Dataset, by: str, categories: Sequence[Any] | None, stat: str) -> xr.DataArray:
     """One-vs-rest selectivity maps (category, unit) from a Sheet (one pass over responses)."""
     from .selectivity import selectivity
 
-    maps = selectivity(ds, by, stat="t" if kind == "t" else "dprime")
+    maps = selectivity(ds, by=by, stat="t" if stat == "t" else "dprime")
     if categories is not None:
         missing = [c for c in categories if c not in set(maps["category"].values.tolist())]
         if missing:
@@ -153,12 +152,14 @@ def _category_maps(ds: xr.Dataset, by: str, categories: Sequence[Any] | None, ki
     return maps
 
 
+@validate_params({"stat": [Options(_STATS)]}, renamed={"ds_or_maps": "obj", "kind": "stat"},
+                 positional=("by", "categories"))
 def patches_by_category(
-    ds_or_maps: xr.Dataset | xr.DataArray,
+    obj: xr.Dataset | xr.DataArray,
+    *,
     by: str = "domain",
     categories: Sequence[Any] | None = None,
-    *,
-    kind: str = "t",
+    stat: str = "t",
     threshold: float = 4.0,
     sigma_mm: float = 2.4,
     min_area_mm2: float = 100.0,
@@ -169,8 +170,8 @@ def patches_by_category(
 
     Parameters
     ----------
-    ds_or_maps : Sheet or DataArray (category, unit)
-        A Sheet: one-vs-rest ``tstat`` (kind "t") or ``dprime`` maps are computed
+    obj : Sheet or DataArray (category, unit)
+        A Sheet: one-vs-rest ``tstat`` (stat "t") or ``dprime`` maps are computed
         for every value of the stimulus coord ``by`` (or ``categories``). A
         DataArray: selectivity maps with a leading category dim (any name).
     Other parameters as in :func:`patches`.
@@ -180,26 +181,26 @@ def patches_by_category(
     xarray.Dataset
         dim ``category``: ``count``, ``total_area_mm2``, ``mean_area_mm2``.
     """
-    return _by_category(ds_or_maps, by, categories, kind, threshold, sigma_mm, min_area_mm2, resolution_mm, area)[0]
+    return _by_category(obj, by, categories, stat, threshold, sigma_mm, min_area_mm2, resolution_mm, area)[0]
 
 
 def _by_category(
-    ds_or_maps: xr.Dataset | xr.DataArray, by: str = "domain", categories: Sequence[Any] | None = None,
-    kind: str = "t", threshold: float = 4.0, sigma_mm: float = 2.4, min_area_mm2: float = 100.0,
+    obj: xr.Dataset | xr.DataArray, by: str = "domain", categories: Sequence[Any] | None = None,
+    stat: str = "t", threshold: float = 4.0, sigma_mm: float = 2.4, min_area_mm2: float = 100.0,
     resolution_mm: float | None = None, area: str | None = None,
 ) -> tuple[xr.Dataset, list[xr.Dataset]]:
     """:func:`patches_by_category` and the per-category :func:`patches` results it summarises."""
-    if isinstance(ds_or_maps, xr.Dataset):
-        maps = _category_maps(select_area(ds_or_maps, area), by, categories, kind)
+    if isinstance(obj, xr.Dataset):
+        maps = _category_maps(select_area(obj, area), by, categories, stat)
     else:
-        maps = select_area(ds_or_maps, area)
+        maps = select_area(obj, area)
         if maps.ndim != 2 or "unit" not in maps.dims:
             raise SheetError(f"category maps must be a 2-D DataArray (category, unit); got dims {maps.dims}.")
         cat_dim = next(d for d in maps.dims if d != "unit")
         maps = maps.transpose(cat_dim, "unit").rename({cat_dim: "category"})
     results = [
         patches(maps.isel(category=i).drop_vars("category", errors="ignore"), threshold, sigma_mm,
-                min_area_mm2, resolution_mm, kind)
+                min_area_mm2, resolution_mm, stat)
         for i in range(maps.sizes["category"])
     ]
     count = np.array([int(r["count"]) for r in results])
@@ -213,6 +214,6 @@ def _by_category(
             "mean_area_mm2": ("category", mean, {"units": "mm2"}),
         },
         coords={"category": maps["category"].values if "category" in maps.coords else np.arange(len(count))},
-        attrs={"kind": kind, "threshold": float(threshold), "sigma_mm": float(sigma_mm), "min_area_mm2": float(min_area_mm2)},
+        attrs={"stat": stat, "threshold": float(threshold), "sigma_mm": float(sigma_mm), "min_area_mm2": float(min_area_mm2)},
     )
     return summary, results

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError, SheetError, UndefinedStatisticError
+from ..errors import SheetError, UndefinedStatisticError
+from ._params import Interval, Options, validate_params
 from ._grid import from_grid_dataarray, grid_dataarray, positions_of, select_area, to_grid, unit_values
 
 #: Variable names under which an orientation-map Dataset may hold the preferred orientation.
@@ -105,8 +106,12 @@ def column_spacing(field: np.ndarray, resolution_mm: float) -> float:
     return 1.0 / k_peak
 
 
+@validate_params({"resolution_mm": [None, Interval(0, None, "neither")],
+                  "column_spacing_mm": [None, Interval(0, None, "neither")], "var": [None, str],
+                  "period": [Interval(0, None, "neither")], "method": [Options(("auto", "bin", "linear", "nearest"))]},
+                 renamed={"ori_map_or_ds": "obj"})
 def pinwheels(
-    ori_map_or_ds: xr.DataArray | xr.Dataset,
+    obj: xr.DataArray | xr.Dataset,
     resolution_mm: float | None = None,
     column_spacing_mm: float | None = None,
     *,
@@ -119,7 +124,7 @@ def pinwheels(
 
     Parameters
     ----------
-    ori_map_or_ds : DataArray or Dataset
+    obj : DataArray or Dataset
         Preferred orientation in degrees (period ``period``): a per-unit DataArray
         (dims ``unit``, coords x_mm/y_mm), a (y_mm, x_mm) image, or a Dataset
         holding one (e.g. ``analysis.orientation_map`` output; see ``var``).
@@ -147,9 +152,7 @@ def pinwheels(
         ``area_mm2`` (area of the plaquettes with a defined field), ``density``
         (count per Λ²); ``orientation_grid`` (y_mm, x_mm) in degrees.
     """
-    da = _orientation_input(ori_map_or_ds, var)
-    if not period > 0:
-        raise ParameterError(f"period must be > 0 degrees; got {period}.")
+    da = _orientation_input(obj, var)
     to_phase = 2 * np.pi / period
     if "unit" in da.dims:
         da = select_area(da, area)

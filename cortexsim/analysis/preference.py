@@ -21,47 +21,50 @@ import xarray as xr
 
 from ..errors import SheetError, UndefinedStatisticError
 from ._common import GroupMoments, check_sheet, group_codes, moments_from_codes, per_unit, require_coord, unit_coords
+from ._params import Interval, Options, validate_params
 from .selectivity import moments_for, selectivity
 
 NONE = "none"
 
 
-def preference_from_selectivity(sel: xr.DataArray, threshold: float = 2.0, none: str = NONE) -> xr.DataArray:
+@validate_params(renamed={"sel": "obj"})
+def preference_from_selectivity(obj: xr.DataArray, threshold: float = 2.0, none: str = NONE) -> xr.DataArray:
     """Preference labels from a (category, unit) selectivity DataArray.
 
     A unit prefers the category of its largest value when that value is
     strictly greater than ``threshold``; otherwise it gets ``none``. NaN values
     (undefined d′) never win.
     """
-    if "category" not in sel.dims or "unit" not in sel.dims:
+    if "category" not in obj.dims or "unit" not in obj.dims:
         raise SheetError(
-            f"a selectivity DataArray needs dims ('category', 'unit'); got {sel.dims}. "
+            f"a selectivity DataArray needs dims ('category', 'unit'); got {obj.dims}. "
             f"Compute it with analysis.selectivity(ds, by=...)."
         )
-    sel = sel.transpose("category", "unit")
-    v = np.asarray(sel.values, dtype=float)
+    obj = obj.transpose("category", "unit")
+    v = np.asarray(obj.values, dtype=float)
     filled = np.where(np.isnan(v), -np.inf, v)
     best = filled.argmax(axis=0)
     top = filled[best, np.arange(v.shape[1])]
-    classes = [str(c) for c in sel["category"].values.tolist()]
+    classes = [str(c) for c in obj["category"].values.tolist()]
     if none in classes:
         raise SheetError(f"a category is called {none!r}, the label for units without preference; pass none=<other label>.")
     labels = np.asarray(classes + [none])
     pick = np.where(top > threshold, best, len(classes))
     return per_unit(
         labels[pick],
-        sel,
+        obj,
         "preference",
-        long_name=f"preferred {sel.attrs.get('by', 'category')} ({sel.attrs.get('stat', 'dprime')} > {threshold})",
-        by=sel.attrs.get("by", "category"),
+        long_name=f"preferred {obj.attrs.get('by', 'category')} ({obj.attrs.get('stat', 'dprime')} > {threshold})",
+        by=obj.attrs.get("by", "category"),
         threshold=float(threshold),
         classes=classes,
         none=none,
-        stat=sel.attrs.get("stat", "dprime"),
+        stat=obj.attrs.get("stat", "dprime"),
     )
 
 
-def class_mean_dprime(ds: xr.Dataset, by: str = "domain", *, moments: GroupMoments | None = None) -> xr.DataArray:
+@validate_params(renamed={"ds": "obj"}, positional=("by",))
+def class_mean_dprime(obj: xr.Dataset, *, by: str = "domain", moments: GroupMoments | None = None) -> xr.DataArray:
     """The Reset notebooks' d′ (THANNAGA/Reset-Networks, ``compute_pipeline2``), per class and unit.
 
     For class c with mean response map m_c (mean over its stimuli) and the mean maps m_k of the
@@ -79,7 +82,7 @@ def class_mean_dprime(ds: xr.Dataset, by: str = "domain", *, moments: GroupMomen
     DataArray (category, unit) like :func:`selectivity`, ``attrs["stat"] = "class_means"``;
     NaN where the other classes' means do not vary.
     """
-    m = moments_for(ds, by, moments)
+    m = moments_for(obj, by, moments)
     means = m.means()  # (G, U)
     g = len(m.groups)
     if g < 3:
@@ -90,17 +93,19 @@ def class_mean_dprime(ds: xr.Dataset, by: str = "domain", *, moments: GroupMomen
     with np.errstate(invalid="ignore", divide="ignore"):
         d = np.where(sd_rest > 0, 2.0 * (means - rest) / sd_rest, np.nan)
     coords: dict[str, Any] = {"category": ("category", m.groups)}
-    coords.update(unit_coords(ds))
+    coords.update(unit_coords(obj))
     return xr.DataArray(d, dims=("category", "unit"), coords=coords, name="dprime",
                         attrs={"long_name": f"d-prime of each {by}'s mean map vs the other classes' mean maps",
                                "units": "1", "by": by, "stat": "class_means"})
 
 
+@validate_params({"stat": [Options(("dprime", "t", "class_means"))]}, renamed={"ds_or_sel": "obj"},
+                 positional=("by", "threshold"))
 def preference_map(
-    ds_or_sel: xr.Dataset | xr.DataArray,
+    obj: xr.Dataset | xr.DataArray,
+    *,
     by: str = "domain",
     threshold: float = 2.0,
-    *,
     stat: str = "dprime",
     none: str = NONE,
     ddof: int = 1,
@@ -111,7 +116,7 @@ def preference_map(
 
     Parameters
     ----------
-    ds_or_sel : Sheet, or a (category, unit) DataArray from :func:`selectivity`
+    obj : Sheet, or a (category, unit) DataArray from :func:`selectivity`
     by : str
         Stimulus coord of the categories (ignored for a selectivity input).
     threshold : float
@@ -139,11 +144,11 @@ def preference_map(
     halve their shuffled control (10 shuffles divided by 20) — see
     :mod:`cortexsim.analysis.clustering`.
     """
-    if isinstance(ds_or_sel, xr.DataArray):
-        return preference_from_selectivity(ds_or_sel, threshold, none)
+    if isinstance(obj, xr.DataArray):
+        return preference_from_selectivity(obj, threshold, none)
     if stat == "class_means":
-        return preference_from_selectivity(class_mean_dprime(ds_or_sel, by, moments=moments), threshold, none)
-    sel = selectivity(ds_or_sel, by, stat=stat, ddof=ddof, undefined=undefined, moments=moments)
+        return preference_from_selectivity(class_mean_dprime(obj, by=by, moments=moments), threshold, none)
+    sel = selectivity(obj, by=by, stat=stat, ddof=ddof, undefined=undefined, moments=moments)
     return preference_from_selectivity(sel, threshold, none)
 
 
@@ -194,11 +199,12 @@ def half_max_width(x: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np.nd
     return width, open_r | open_l
 
 
+@validate_params({"threshold": [None, Interval()]}, renamed={"ds": "obj"}, positional=("by", "threshold"))
 def number_map(
-    ds: xr.Dataset,
+    obj: xr.Dataset,
+    *,
     by: str = "numerosity",
     threshold: float | None = 2.0,
-    *,
     ddof: int = 1,
     undefined: str = "nan",
     moments: GroupMoments | None = None,
@@ -207,7 +213,7 @@ def number_map(
 
     Parameters
     ----------
-    ds : Sheet whose stimulus coord ``by`` holds numbers
+    obj : Sheet whose stimulus coord ``by`` holds numbers
     by : str
         Numeric stimulus coord (numerosity).
     threshold : float or None
@@ -227,7 +233,7 @@ def number_map(
     * ``dprime`` — d′ of the preferred numerosity vs the rest; ``selective`` — d′ > threshold;
     * ``tuning`` (numerosity, unit) — mean response per numerosity.
     """
-    m = moments_for(ds, by, moments)
+    m = moments_for(obj, by, moments)
     if m.groups.dtype.kind not in "iuf":
         raise SheetError(
             f"number_map needs a numeric stimulus coord; {by!r} holds {m.groups.dtype} values "
@@ -236,12 +242,12 @@ def number_map(
     x = m.groups.astype(float)
     tuning = m.means()
     best = np.nanargmax(np.where(np.isnan(tuning), -np.inf, tuning), axis=0)
-    sel = selectivity(ds, by, ddof=ddof, undefined=undefined, moments=m)
+    sel = selectivity(obj, by=by, ddof=ddof, undefined=undefined, moments=m)
     d = np.asarray(sel.values)[best, np.arange(tuning.shape[1])]
     selective = d > threshold if threshold is not None else np.ones_like(d, dtype=bool)
     width, open_ended = half_max_width(x, tuning)
     coords: dict[str, Any] = {"numerosity": ("numerosity", x)}
-    coords.update(unit_coords(ds))
+    coords.update(unit_coords(obj))
     return xr.Dataset(
         {
             "preferred_numerosity": ("unit", np.where(selective, x[best], np.nan), {"long_name": "preferred numerosity"}),
@@ -257,8 +263,9 @@ def number_map(
     )
 
 
+@validate_params({"orientation": [str], "sf": [None, str], "phase": [None, str]}, renamed={"ds": "obj"})
 def orientation_map(
-    ds: xr.Dataset,
+    obj: xr.Dataset,
     orientation: str = "orientation_deg",
     sf: str | None = "sf_cpd",
     phase: str | None = "phase",
@@ -282,27 +289,27 @@ def orientation_map(
 
     Parameters
     ----------
-    ds : Sheet with stimulus coord ``orientation`` (degrees) and optionally ``sf`` (cycles/deg)
+    obj : Sheet with stimulus coord ``orientation`` (degrees) and optionally ``sf`` (cycles/deg)
     orientation, sf, phase : str
-        Names of the stimulus coords; ``sf``/``phase`` may be absent from ``ds``.
+        Names of the stimulus coords; ``sf``/``phase`` may be absent from ``obj``.
 
     Returns
     -------
     Dataset over ``unit`` with the four maps above and ``tuning`` (orientation_deg, unit),
     r(θ) at the preferred SF.
     """
-    check_sheet(ds, "orientation_map")
-    theta = require_coord(ds, orientation).astype(float)
+    check_sheet(obj, "orientation_map")
+    theta = require_coord(obj, orientation).astype(float)
     ori_vals, ori_codes = group_codes(theta)
     if len(ori_vals) < 2:
         raise UndefinedStatisticError(f"orientation_map needs at least 2 orientations in {orientation!r}; got {ori_vals.tolist()}.")
-    if sf is not None and sf in ds.coords:
-        sf_vals, sf_codes = group_codes(require_coord(ds, sf).astype(float))
+    if sf is not None and sf in obj.coords:
+        sf_vals, sf_codes = group_codes(require_coord(obj, sf).astype(float))
     else:
         sf_vals, sf_codes = np.array([np.nan]), np.zeros(len(theta), dtype=np.int64)
     n_o, n_f = len(ori_vals), len(sf_vals)
     codes = np.where((ori_codes >= 0) & (sf_codes >= 0), ori_codes * n_f + sf_codes, -1)
-    m = moments_from_codes(ds, codes, np.arange(n_o * n_f), f"{orientation}|{sf}")
+    m = moments_from_codes(obj, codes, np.arange(n_o * n_f), f"{orientation}|{sf}")
     with np.errstate(invalid="ignore", divide="ignore"):
         resp = (m.s1 / m.count[:, None] + m.shift).reshape(n_o, n_f, -1)  # NaN where a pair has no stimulus
     n_u = resp.shape[-1]
@@ -327,7 +334,7 @@ def orientation_map(
     for a in (pref, cv, osi):
         a[dead] = np.nan
     coords: dict[str, Any] = {orientation: (orientation, ori_vals)}
-    coords.update(unit_coords(ds))
+    coords.update(unit_coords(obj))
     return xr.Dataset(
         {
             "preferred_orientation_deg": ("unit", pref, {"long_name": "preferred orientation (vector average)",

@@ -15,7 +15,8 @@ from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 
 from ..errors import ParameterError, SheetError, UndefinedStatisticError
-from ._common import check_sheet, finite_sheet, group_moments, responses, unit_coords
+from ._common import category_coords, check_sheet, finite_sheet, group_moments, responses, unit_coords
+from ._params import Interval, validate_params
 from ._grid import select_area
 
 #: Metrics whose RDM is computed from a chunked Gram matrix (lazy on dask Sheets).
@@ -90,7 +91,7 @@ def _one_rdm(ds: xr.Dataset, by: str | None, metric: str, skipna: bool = False) 
         labels, name = np.asarray(ds["stimulus_id"].values), "stimulus"
         x = responses(ds).data
     else:
-        gm = group_moments(ds, by, skipna=skipna, what="rdm")
+        gm = group_moments(ds, by=by, skipna=skipna, what="rdm")
         labels, name, x = gm.groups, by, gm.means()
     if x.shape[0] < 2:
         raise UndefinedStatisticError(f"an RDM needs at least 2 conditions; got {x.shape[0]}.")
@@ -109,15 +110,16 @@ def _one_rdm(ds: xr.Dataset, by: str | None, metric: str, skipna: bool = False) 
     return mat, labels, name
 
 
+@validate_params({"by": [None, str], "metric": [str]}, renamed={"ds": "obj"}, positional=("by", "area", "metric"))
 def rdm(
-    ds: xr.Dataset, by: str | None = None, area: str | None = None, metric: str = "correlation", *,
+    obj: xr.Dataset, *, by: str | None = None, area: str | None = None, metric: str = "correlation",
     skipna: bool = False,
 ) -> xr.DataArray:
     """Representational dissimilarity matrix of the response patterns across units.
 
     Parameters
     ----------
-    ds : Sheet
+    obj : Sheet
     by : str, optional
         Stimulus coord to average responses over first (condition RDM, conditions
         sorted); default one row per stimulus.
@@ -135,12 +137,12 @@ def rdm(
     -------
     DataArray, dims ([area,] <name>_a, <name>_b) where <name> is "stimulus" or ``by``.
     """
-    ds = check_sheet(ds, "rdm")
+    obj = check_sheet(obj, "rdm")
     if area is not None:
-        ds = select_area(ds, area)
-    areas = list(dict.fromkeys(np.asarray(ds["area"].values).astype(str).tolist())) if "area" in ds.coords else []
+        obj = select_area(obj, area)
+    areas = list(dict.fromkeys(np.asarray(obj["area"].values).astype(str).tolist())) if "area" in obj.coords else []
     if len(areas) <= 1:
-        mat, labels, name = _one_rdm(ds, by, metric, skipna)
+        mat, labels, name = _one_rdm(obj, by, metric, skipna)
         return xr.DataArray(
             mat,
             dims=(f"{name}_a", f"{name}_b"),
@@ -148,7 +150,7 @@ def rdm(
             name="rdm",
             attrs={"metric": metric, "area": areas[0] if areas else ""},
         )
-    return xr.concat([rdm(ds, by, a, metric, skipna=skipna) for a in areas],
+    return xr.concat([rdm(obj, by=by, area=a, metric=metric, skipna=skipna) for a in areas],
                      dim=xr.DataArray(areas, dims="area", name="area"))
 
 
@@ -215,7 +217,8 @@ def _hist_entropy(x: np.ndarray, bins: int) -> np.ndarray:
     return h.reshape(x.shape[:-1])
 
 
-def entropy(ds: xr.Dataset, bins: int = 32, area: str | None = None, *, skipna: bool = False) -> xr.DataArray:
+@validate_params(renamed={"ds": "obj"}, positional=("area",))
+def entropy(obj: xr.Dataset, bins: int = 32, *, area: str | None = None, skipna: bool = False) -> xr.DataArray:
     """Shannon entropy (bits) of each unit's response distribution across stimuli.
 
     Binning: for every unit, ``bins`` equal-width bins spanning that unit's own
@@ -230,10 +233,10 @@ def entropy(ds: xr.Dataset, bins: int = 32, area: str | None = None, *, skipna: 
     """
     if isinstance(bins, bool) or not np.isfinite(bins) or int(bins) != bins or bins < 2:
         raise ParameterError(f"bins must be an integer >= 2; got {bins!r}.")
-    ds = select_area(check_sheet(ds, "entropy"), area) if area is not None else check_sheet(ds, "entropy")
-    if ds.sizes.get("stimulus", 0) < 2:
+    obj = select_area(check_sheet(obj, "entropy"), area) if area is not None else check_sheet(obj, "entropy")
+    if obj.sizes.get("stimulus", 0) < 2:
         raise UndefinedStatisticError("entropy needs at least 2 stimuli.")
-    return _per_unit(ds, _hist_entropy, "entropy", {"units": "bits", "bins": int(bins), "binning": "per-unit equal width, [min, max]"},
+    return _per_unit(obj, _hist_entropy, "entropy", {"units": "bits", "bins": int(bins), "binning": "per-unit equal width, [min, max]"},
                      skipna, bins=int(bins))
 
 
@@ -241,7 +244,8 @@ def _fraction_le(x: np.ndarray, atol: float) -> np.ndarray:
     return 100.0 * np.mean(x <= atol, axis=-1)
 
 
-def percentage_of_zeros(ds: xr.Dataset, atol: float = 0.0, area: str | None = None, *,
+@validate_params({"atol": [Interval()]}, renamed={"ds": "obj"}, positional=("area",))
+def percentage_of_zeros(obj: xr.Dataset, atol: float = 0.0, *, area: str | None = None,
                         skipna: bool = False) -> xr.DataArray:
     """Percentage of zeros (PoZ, Hu et al. 2016): % of stimuli with response ≤ ``atol``.
 
@@ -252,15 +256,16 @@ def percentage_of_zeros(ds: xr.Dataset, atol: float = 0.0, area: str | None = No
     """
     if not np.isfinite(atol):
         raise ParameterError(f"atol must be a finite number; got {atol!r}.")
-    ds = check_sheet(ds, "percentage_of_zeros")
-    ds = select_area(ds, area) if area is not None else ds
-    if ds.sizes.get("stimulus", 0) < 1:
+    obj = check_sheet(obj, "percentage_of_zeros")
+    obj = select_area(obj, area) if area is not None else obj
+    if obj.sizes.get("stimulus", 0) < 1:
         raise UndefinedStatisticError("percentage_of_zeros needs at least 1 stimulus.")
-    return _per_unit(ds, _fraction_le, "poz", {"units": "%", "atol": float(atol), "long_name": "percentage of zero responses"},
+    return _per_unit(obj, _fraction_le, "poz", {"units": "%", "atol": float(atol), "long_name": "percentage of zero responses"},
                      skipna, atol=float(atol))
 
 
-def expert_units(ds: xr.Dataset, by: str = "label", threshold: float = 2.0, area: str | None = None, *,
+@validate_params(renamed={"ds": "obj"}, positional=("by", "threshold", "area"))
+def expert_units(obj: xr.Dataset, *, by: str = "label", threshold: float = 2.0, area: str | None = None,
                  skipna: bool = False) -> xr.Dataset:
     """Category "expert" units: units that respond to one class more than to all others.
 
@@ -275,10 +280,11 @@ def expert_units(ds: xr.Dataset, by: str = "label", threshold: float = 2.0, area
     -------
     xarray.Dataset
         per unit: ``preferred`` (class value), ``dprime``, ``is_expert``; per class
-        (dim ``class``): ``n_experts`` and ``fraction_experts`` (of all units).
+        (dim ``category``): ``n_experts`` and ``fraction_experts`` (of all units); coord
+        ``class`` (indexed, the old dim name, deprecated) holds the same labels.
     """
-    ds = select_area(check_sheet(ds, "expert_units"), area)
-    gm = group_moments(ds, by, skipna=skipna, what="expert_units")
+    obj = select_area(check_sheet(obj, "expert_units"), area)
+    gm = group_moments(obj, by=by, skipna=skipna, what="expert_units")
     n_cls = len(gm.groups)
     if n_cls < 2:
         raise SheetError(f"coord {by!r} has a single value {gm.groups.tolist()}; expert units need >= 2 classes.")
@@ -302,15 +308,16 @@ def expert_units(ds: xr.Dataset, by: str = "label", threshold: float = 2.0, area
             "preferred": ("unit", gm.groups[best]),
             "dprime": ("unit", d, {"long_name": "d′ of the preferred class vs the rest"}),
             "is_expert": ("unit", is_expert),
-            "n_experts": ("class", n_exp),
-            "fraction_experts": ("class", n_exp / mean.shape[1]),
+            "n_experts": ("category", n_exp),
+            "fraction_experts": ("category", n_exp / mean.shape[1]),
         },
-        coords={**unit_coords(ds), "class": gm.groups},
+        coords={**unit_coords(obj), **category_coords(gm.groups)},
         attrs={"by": by, "threshold": float(threshold)},
-    )
+    ).set_xindex("class")
 
 
-def tuning_curves(ds: xr.Dataset, by: str = "orientation_deg", area: str | None = None, *,
+@validate_params(renamed={"ds": "obj"}, positional=("by", "area"))
+def tuning_curves(obj: xr.Dataset, *, by: str = "orientation_deg", area: str | None = None,
                   skipna: bool = False) -> xr.DataArray:
     """Mean response of every unit to each value of a stimulus coord.
 
@@ -321,12 +328,12 @@ def tuning_curves(ds: xr.Dataset, by: str = "orientation_deg", area: str | None 
     DataArray, dims (``by``, unit): one row per sorted unique value of ``by``
     (coord ``n_stimuli`` counts the stimuli behind each), unit coords kept.
     """
-    ds = select_area(check_sheet(ds, "tuning_curves"), area)
-    gm = group_moments(ds, by, skipna=skipna, what="tuning_curves")
+    obj = select_area(check_sheet(obj, "tuning_curves"), area)
+    gm = group_moments(obj, by=by, skipna=skipna, what="tuning_curves")
     return xr.DataArray(
         gm.means(),
         dims=(by, "unit"),
-        coords={by: gm.groups, "n_stimuli": (by, gm.count.astype(np.int64)), **unit_coords(ds)},
+        coords={by: gm.groups, "n_stimuli": (by, gm.count.astype(np.int64)), **unit_coords(obj)},
         name="tuning_curve",
         attrs={"long_name": f"mean response per {by}"},
     )

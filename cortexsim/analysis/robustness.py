@@ -24,6 +24,8 @@ import torch
 import xarray as xr
 from torch import nn
 
+from ._params import Interval, Options, validate_params
+
 Data = Any  # a DataLoader yielding (x, y) batches, or a tuple (images, labels)
 
 
@@ -115,14 +117,16 @@ def rsm_similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(va @ vb) / den if den > 0 else float("nan")
 
 
+@validate_params({"n_repeats": [Interval(1, None, integer=True)], "scope": [Options(("readout", "all"))],
+                  "similarity": [Options(("cosine", "correlation"))]}, positional=("seed",))
 def weight_noise_robustness(
     model: nn.Module,
     layer_name: str,
     data: Data,
     levels: Sequence[float] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0),
     n_repeats: int = 3,
-    seed: int = 0,
     *,
+    seed: int = 0,
     scope: str = "readout",
     similarity: str = "cosine",
     device: str | torch.device | None = None,
@@ -158,10 +162,6 @@ def weight_noise_robustness(
         (cosine of RSM upper triangles vs clean; 1 = unchanged); attrs
         ``clean_accuracy``.
     """
-    if scope not in ("readout", "all"):
-        raise ValueError(f"scope must be 'readout' or 'all'; got {scope!r}.")
-    if n_repeats < 1:
-        raise ValueError(f"n_repeats must be >= 1; got {n_repeats}.")
     levels_arr = np.asarray(levels, dtype=float)
     if levels_arr.ndim != 1 or (levels_arr < 0).any():
         raise ValueError("levels must be a 1-D sequence of non-negative noise levels.")

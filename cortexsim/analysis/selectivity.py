@@ -38,6 +38,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ParameterError, SheetError
+from ._params import Interval, Options, validate_params
 from ._common import GroupMoments, check_sheet, find_group, group_moments, per_unit, unit_coords
 
 _UNDEFINED = ("raise", "nan")
@@ -54,7 +55,7 @@ def moments_for(ds: xr.Dataset, by: str, moments: GroupMoments | None = None, *,
             )
         return moments
     check_sheet(ds, what)
-    m = group_moments(ds, by, skipna=skipna, what=what)
+    m = group_moments(ds, by=by, skipna=skipna, what=what)
     if len(m.groups) < 2:
         raise SheetError(
             f"the stimulus coord {by!r} has a single value {m.groups.tolist()}; a contrast needs "
@@ -215,12 +216,13 @@ def _areas(ds: xr.Dataset) -> np.ndarray | None:
 MIN_SD = 1e-3
 
 
+@validate_params({"min_sd": [Interval(0, 1, "left")]}, renamed={"ds": "obj"}, positional=("by", "target", "reference"))
 def dprime(
-    ds: xr.Dataset,
+    obj: xr.Dataset,
+    *,
     by: str = "domain",
     target: Any = None,
     reference: Sequence[Any] | Any | None = None,
-    *,
     ddof: int = 1,
     undefined: str = "nan",
     min_sd: float = MIN_SD,
@@ -234,7 +236,7 @@ def dprime(
 
     Parameters
     ----------
-    ds : Sheet (numpy or dask backed)
+    obj : Sheet (numpy or dask backed)
     by : str
         Stimulus coord holding the categories (``domain``, ``category``, ``numerosity`` ...).
     target : category label (``"faces"``, ``3`` ...)
@@ -268,15 +270,16 @@ def dprime(
         ``by`` is not a stimulus coord, ``target``/``reference`` is not one of its
         values, a side has fewer than 2 stimuli, or d′ is undefined (see ``undefined``).
     """
-    return _one_contrast(ds, by, target, reference, "dprime", ddof, undefined, moments, min_sd, skipna)
+    return _one_contrast(obj, by, target, reference, "dprime", ddof, undefined, moments, min_sd, skipna)
 
 
+@validate_params({"min_sd": [Interval(0, 1, "left")]}, renamed={"ds": "obj"}, positional=("by", "target", "reference"))
 def tstat(
-    ds: xr.Dataset,
+    obj: xr.Dataset,
+    *,
     by: str = "domain",
     target: Any = None,
     reference: Sequence[Any] | Any | None = None,
-    *,
     undefined: str = "nan",
     min_sd: float = MIN_SD,
     skipna: bool = False,
@@ -289,13 +292,15 @@ def tstat(
     return value and errors as :func:`dprime` (name ``"t"``; the ``min_sd`` rule
     uses the same pooled SD, with ddof=1).
     """
-    return _one_contrast(ds, by, target, reference, "t", 1, undefined, moments, min_sd, skipna)
+    return _one_contrast(obj, by, target, reference, "t", 1, undefined, moments, min_sd, skipna)
 
 
+@validate_params({"min_sd": [Interval(0, 1, "left")], "stat": [Options(("dprime", "t"))]},
+                 renamed={"ds": "obj"}, positional=("by",))
 def selectivity(
-    ds: xr.Dataset,
-    by: str = "domain",
+    obj: xr.Dataset,
     *,
+    by: str = "domain",
     stat: str = "dprime",
     ddof: int = 1,
     undefined: str = "nan",
@@ -307,7 +312,7 @@ def selectivity(
 
     Parameters
     ----------
-    ds : Sheet
+    obj : Sheet
     by : str
         Stimulus coord holding the categories.
     stat : {"dprime", "t"}
@@ -319,17 +324,15 @@ def selectivity(
     DataArray (category, unit), name ``stat``; ``category`` holds the sorted
     labels of ``by``; unit coords of ``ds`` kept; ``attrs["by"] = by``.
     """
-    if stat not in ("dprime", "t"):
-        raise ParameterError(f"stat must be 'dprime' or 't'; got {stat!r}.")
     _check_min_sd(min_sd)
-    m = moments_for(ds, by, moments, skipna=skipna)
+    m = moments_for(obj, by, moments, skipna=skipna)
     g = len(m.groups)
     eye = np.eye(g)
     names = [f"{c} vs rest" for c in m.groups.tolist()]
-    out = _contrast(m, eye, 1.0 - eye, stat, 1 if stat == "t" else ddof, undefined, np.asarray(ds["unit_id"].values),
-                    names, _areas(ds), min_sd)
+    out = _contrast(m, eye, 1.0 - eye, stat, 1 if stat == "t" else ddof, undefined, np.asarray(obj["unit_id"].values),
+                    names, _areas(obj), min_sd)
     coords: dict[str, Any] = {"category": ("category", m.groups)}
-    coords.update(unit_coords(ds))
+    coords.update(unit_coords(obj))
     long = "d-prime" if stat == "dprime" else "Welch t statistic"
     return xr.DataArray(
         out,

@@ -18,7 +18,7 @@ from scipy.spatial import cKDTree
 
 from ..errors import ParameterError, SheetError, UndefinedStatisticError
 from ._common import check_sheet, finite_stimuli, responses
-from ._params import Interval, fill_doc, validate_params
+from ._params import Interval, Options, fill_doc, validate_params
 from ._grid import positions_of, select_area, unit_values
 
 _METRICS = ("auto", "correlation", "absdiff", "circular")
@@ -135,14 +135,18 @@ def _resolve_metric(obj: Any, metric: str) -> str:
     return "circular" if periodic else "absdiff"
 
 
+@validate_params({"n_pairs": [Interval(1, None, integer=True)], "max_distance_mm": [None, Interval(0, None, "neither")],
+                  "shuffle": [bool], "metric": [Options(_METRICS)], "period": [None, Interval(0, None, "neither")]},
+                 renamed={"ds_or_values": "obj"}, positional=("seed", "shuffle"))
+@fill_doc
 def smoothness(
-    ds_or_values: xr.Dataset | xr.DataArray,
+    obj: xr.Dataset | xr.DataArray,
     bins: int | np.ndarray = 10,
     max_distance_mm: float | None = None,
     n_pairs: int = 20_000,
+    *,
     seed: int = 0,
     shuffle: bool = True,
-    *,
     metric: str = "auto",
     period: float | None = None,
     area: str | None = None,
@@ -152,7 +156,7 @@ def smoothness(
 
     Parameters
     ----------
-    ds_or_values : Sheet or DataArray over ``unit``
+    obj : Sheet or DataArray over ``unit``
         A Sheet: pair similarity is the Pearson correlation of the two units'
         response profiles across stimuli (``time``/``repeat`` dims averaged
         first). A per-unit map (e.g. preferred orientation) with x_mm/y_mm
@@ -201,11 +205,7 @@ def smoothness(
     ValueError
         Bad bins / metric / n_pairs / max_distance_mm.
     """
-    if isinstance(n_pairs, bool) or int(n_pairs) != n_pairs or n_pairs < 1:
-        raise ParameterError(f"n_pairs must be a positive integer; got {n_pairs!r}.")
-    if max_distance_mm is not None and not (np.isfinite(max_distance_mm) and max_distance_mm > 0):
-        raise ParameterError(f"max_distance_mm must be a finite distance > 0 (mm); got {max_distance_mm}.")
-    obj = select_area(ds_or_values, area)
+    obj = select_area(obj, area)
     metric = _resolve_metric(obj, metric)
     pos = positions_of(obj)
     if metric == "correlation":
@@ -317,14 +317,13 @@ def spatial_weights(pos: np.ndarray, radius_mm: float | None = None, k: int | No
     return w
 
 
-@validate_params({"n_perm": [Interval(0, None, integer=True)], "seed": [Interval(0, None, integer=True)],
-                  "radius_mm": [None, Interval(0, None, "neither")], "k": [None, Interval(1, None, integer=True)]},
-                 renamed={"values": "obj", "ds_or_positions": "positions", "permutations": "n_perm"})
+@validate_params(renamed={"values": "obj", "ds_or_positions": "positions", "permutations": "n_perm"},
+                 positional=("positions",))
 @fill_doc
 def morans_i(
     obj: xr.DataArray | np.ndarray,
-    positions: xr.Dataset | xr.DataArray | np.ndarray | None = None,
     *,
+    positions: xr.Dataset | xr.DataArray | np.ndarray | None = None,
     radius_mm: float | None = None,
     k: int | None = None,
     n_perm: int = 0,

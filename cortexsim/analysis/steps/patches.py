@@ -40,14 +40,14 @@ def patches(ctx: Context) -> dict[str, Any]:
 
     if p.target is None:
         maps = selectivity(ctx.ds, by=p.by, stat="t", **kw)
-        summary, per_category = _by_category(maps, p.by, kind="t", **settings)  # each category's patches once
+        summary, per_category = _by_category(maps, p.by, stat="t", **settings)  # each category's patches once
         ctx.keep(summary)
         notes = {str(c): report(r, c, f"patches_{safe_name(str(c))}")
                  for c, r in zip(summary["category"].values.tolist(), per_category)}
         notes = {c: why for c, why in notes.items() if why}
         return {**scalars(summary), "settings": settings, **({"why_none": notes} if notes else {})}
     t = tstat(ctx.ds, by=p.by, target=p.target, reference=p.reference, **kw)
-    result = ctx.keep(find_patches(t, kind="t", **settings))
+    result = ctx.keep(find_patches(t, stat="t", **settings))
     why = report(result, p.target, "patches")
     return {**scalars(result), "settings": settings, **({"why_none": why} if why else {})}
 
