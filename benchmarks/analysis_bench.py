@@ -202,7 +202,7 @@ def run(n_units: int, n_stim: int, stream: bool, tmpdir: str | None, n_pairs: in
         ops["clustering_index_20_perm"] = lambda: clustering_index(pref, n_perm=20, seed=0)
         ops["smoothness"] = lambda: smoothness(ds, bins=10, max_distance_mm=20.0, n_pairs=n_pairs, seed=0)
         ops["patches_faces_dprime"] = lambda: patches(sel.sel(category="faces").drop_vars("category"), threshold=2.0,
-                                                      sigma_mm=2.4, min_area_mm2=100, kind="dprime")
+                                                      sigma_mm=2.4, min_area_mm2=100, stat="dprime")
         results: dict[str, Any] = {}
         for name, fn in ops.items():
             results[name], t, mem = measure(fn)
