@@ -12,7 +12,7 @@ def numbers(ctx: Context) -> dict[str, Any]:
     """Preferred numerosity, tuning width and tuning curves of the number-selective units."""
     from ..preference import number_map
 
-    nm = ctx.keep(number_map(ctx.ds, ctx.p.numbers_by, ctx.p.threshold, undefined=ctx.p.undefined))
+    nm = ctx.keep(number_map(ctx.ds, by=ctx.p.numbers_by, threshold=ctx.p.threshold, undefined=ctx.p.undefined))
     ctx.map("preferred_numerosity", nm["preferred_numerosity"])
     ctx.map("tuning_width", nm["tuning_width"])
     ctx.figure("preferred_numerosity", "plot_unit_map", nm["preferred_numerosity"], label="preferred numerosity")
