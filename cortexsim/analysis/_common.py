@@ -379,6 +379,46 @@ def grid_rowcol(obj: xr.Dataset | xr.DataArray) -> tuple[np.ndarray, np.ndarray]
     return row, col
 
 
+#: A vector is constant (its Pearson r / cosine undefined) when its (centred) L2 norm is at most
+#: PEARSON_RTOL × sqrt(n) × its largest |value|: rounding residue, not signal. One rule for every
+#: correlation in the analyses (smoothness, RDMs, class-weight RSMs).
+PEARSON_RTOL = 1e-12
+
+
+def undefined_norm(sq_norm: Any, max_abs: Any, n: int) -> np.ndarray:
+    """True where a vector of ``n`` values with squared (centred) norm ``sq_norm`` and largest
+    ``|value|`` ``max_abs`` counts as constant (:data:`PEARSON_RTOL`); arrays broadcast."""
+    sq_norm, max_abs = np.asarray(sq_norm, dtype=np.float64), np.asarray(max_abs, dtype=np.float64)
+    return ~(np.sqrt(np.maximum(sq_norm, 0.0)) > PEARSON_RTOL * np.sqrt(max(n, 1)) * max_abs)
+
+
+def pearson_normalise(x: Any, axis: int = -1, *, center: bool = True,
+                      dtype: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` with every vector along ``axis`` centred (``center``) and scaled to unit L2 norm.
+
+    The dot product of two normalised vectors is then their Pearson r (``center=True``) or
+    cosine similarity (``center=False``). Means and norms are accumulated in float64 whatever
+    ``dtype`` (the output's; default ``x``'s float type), so a constant float32 vector centres to
+    exactly 0.
+
+    Returns
+    -------
+    z : ndarray, shape of ``x``; NaN along constant vectors (see :func:`undefined_norm`)
+    defined : bool ndarray, ``x``'s shape without ``axis``
+    """
+    x = np.asarray(x)
+    dtype = np.dtype(dtype) if dtype is not None else np.result_type(x.dtype, np.float32)
+    n = x.shape[axis]
+    mean = x.mean(axis=axis, keepdims=True, dtype=np.float64) if center else 0.0
+    z = (x - np.asarray(mean).astype(dtype)).astype(dtype, copy=False)
+    sq = np.sum(np.square(z, dtype=np.float64), axis=axis, keepdims=True)
+    max_abs = np.max(np.abs(x), axis=axis, keepdims=True) if n else np.zeros_like(sq)
+    bad = undefined_norm(sq, max_abs, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = z / np.where(bad, np.nan, np.sqrt(sq)).astype(dtype)
+    return z, ~np.squeeze(bad, axis=axis)
+
+
 def category_coords(labels: Any) -> dict[str, Any]:
     """Coords of a ``category`` dim, plus ``class`` (same labels; the previous release's dim name).
 

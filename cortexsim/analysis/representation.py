@@ -15,7 +15,8 @@ from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 
 from ..errors import ParameterError, SheetError, UndefinedStatisticError
-from ._common import category_coords, check_sheet, finite_sheet, group_moments, responses, unit_coords
+from ._common import (category_coords, check_sheet, finite_sheet, group_moments, pearson_normalise, responses,
+                      undefined_norm, unit_coords)
 from ._params import Interval, validate_params
 from ._grid import select_area
 
@@ -61,16 +62,20 @@ def _per_unit(ds: xr.Dataset, func: Any, name: str, attrs: dict[str, Any], skipn
 def _gram_rdm(x: Any, metric: str) -> np.ndarray:
     """Stimulus × stimulus distances from X Xᵀ accumulated over unit chunks (x: stimulus × unit)."""
     x = x.astype(np.float64)
+    max_abs = abs(x).max(axis=1)
     if metric == "correlation":
         x = x - x.mean(axis=1, keepdims=True)
     g = x @ x.T
     if hasattr(g, "compute"):
-        g = g.compute()
+        import dask
+
+        g, max_abs = dask.compute(g, max_abs)
     g = np.asarray(g)
     d = np.diag(g).copy()
     if metric in ("correlation", "cosine"):
-        if np.any(d <= 1e-12 * max(float(d.max()), 1e-300)):
-            bad = int(np.argmin(d))
+        flat = undefined_norm(d, np.asarray(max_abs), x.shape[1])  # the one constant-vector rule (pearson_normalise)
+        if flat.any():
+            bad = int(np.flatnonzero(flat)[0])
             raise SheetError(
                 f"stimulus {bad} has a constant response pattern across units, so its "
                 f"{metric} distance is undefined; drop it or use metric='euclidean'."
@@ -101,7 +106,7 @@ def _one_rdm(ds: xr.Dataset, by: str | None, metric: str, skipna: bool = False) 
             return _one_rdm(finite_sheet(ds, "rdm", skipna).load(), by, metric, skipna)
     else:
         arr = np.asarray(x, dtype=np.float64)
-        if metric == "correlation" and np.any(arr.std(axis=1) == 0):
+        if metric == "correlation" and not pearson_normalise(arr, axis=1)[1].all():
             raise SheetError(
                 "a condition has a constant response pattern across units, so its correlation "
                 "distance is undefined; drop it or use metric='euclidean'."

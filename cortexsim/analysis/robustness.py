@@ -24,6 +24,10 @@ import torch
 import xarray as xr
 from torch import nn
 
+from ..capture import evaluating
+from ..errors import ParameterError, UndefinedStatisticError
+from ..modules import find_module
+from ._common import pearson_normalise
 from ._params import Interval, Options, validate_params
 
 Data = Any  # a DataLoader yielding (x, y) batches, or a tuple (images, labels)
@@ -53,7 +57,6 @@ def _device(model: nn.Module, device: str | torch.device | None) -> torch.device
     return p.device if p is not None else torch.device("cpu")
 
 
-@torch.no_grad()
 def accuracy(model: nn.Module, data: Data, device: str | torch.device | None = None, batch_size: int = 256) -> float:
     """Top-1 accuracy (fraction in [0, 1]) of ``model`` on ``data`` in eval mode.
 
@@ -62,18 +65,14 @@ def accuracy(model: nn.Module, data: Data, device: str | torch.device | None = N
     data : DataLoader of (images, labels) or tuple (images (N, C, H, W), labels (N,))
     """
     dev = _device(model, device)
-    was_training = model.training
-    model.eval()
     correct = total = 0
-    try:
+    with evaluating(model):  # eval mode + no grad; every module's own mode restored after
         for x, y in _batches(data, batch_size):
             x, y = x.to(dev), torch.as_tensor(y).to(dev)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
                 logits = model(x)
             correct += int((logits.argmax(dim=1) == y).sum())
             total += len(y)
-    finally:
-        model.train(was_training)
     if total == 0:
         raise ValueError("no data to evaluate: the loader / tensors are empty.")
     return correct / total
@@ -82,28 +81,15 @@ def accuracy(model: nn.Module, data: Data, device: str | torch.device | None = N
 # --------------------------------------------------------------------------- weight noise
 
 
-def _module(model: nn.Module, name: str) -> nn.Module:
-    modules = dict(model.named_modules())
-    if name not in modules:
-        from ..errors import LayerNotFoundError
-
-        options = [n for n, m in modules.items() if isinstance(m, (nn.Linear, nn.Conv2d))]
-        raise LayerNotFoundError(f"no module {name!r} in the model; weight layers are {options[:20]}.")
-    return modules[name]
-
-
 def class_weight_rsm(weight: torch.Tensor, similarity: str = "cosine") -> np.ndarray:
     """RSM (n_classes, n_classes) of class weight vectors (rows of a readout weight, flattened)."""
-    w = weight.detach().reshape(weight.shape[0], -1).double().cpu()
-    if similarity == "correlation":
-        w = w - w.mean(dim=1, keepdim=True)
-    elif similarity != "cosine":
-        raise ValueError(f"similarity must be 'cosine' or 'correlation'; got {similarity!r}.")
-    norm = w.norm(dim=1, keepdim=True)
-    if bool((norm == 0).any()):
-        raise ValueError("a class weight vector is constant (zero after centring); its RSM row is undefined.")
-    w = w / norm
-    return (w @ w.T).numpy()
+    if similarity not in ("cosine", "correlation"):
+        raise ParameterError(f"similarity must be 'cosine' or 'correlation'; got {similarity!r}.")
+    w = weight.detach().reshape(weight.shape[0], -1).double().cpu().numpy()
+    w, defined = pearson_normalise(w, axis=1, center=similarity == "correlation")
+    if not defined.all():
+        raise UndefinedStatisticError("a class weight vector is constant (zero after centring); its RSM row is undefined.")
+    return w @ w.T
 
 
 def rsm_similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -166,7 +152,7 @@ def weight_noise_robustness(
     if levels_arr.ndim != 1 or (levels_arr < 0).any():
         raise ValueError("levels must be a 1-D sequence of non-negative noise levels.")
     work = copy.deepcopy(model)
-    readout = _module(work, layer_name)
+    readout = find_module(work, layer_name)
     if not isinstance(getattr(readout, "weight", None), torch.Tensor):
         raise ValueError(f"module {layer_name!r} has no weight tensor to read class weight vectors from.")
     params = [readout.weight] if scope == "readout" else [p for p in work.parameters() if p.ndim >= 2]
@@ -283,7 +269,7 @@ def prune_channels(model: nn.Module, layers: Sequence[str], fraction: float, *, 
     pruned = copy.deepcopy(model)
     with torch.no_grad():
         for name in layers:
-            m = _module(pruned, name)
+            m = find_module(pruned, name)
             w = getattr(m, "weight", None)
             if not isinstance(w, torch.Tensor) or w.ndim < 2:
                 raise ValueError(f"layer {name!r} has no (out, in, ...) weight to prune channels of.")
@@ -325,7 +311,7 @@ def pruning_curve(
     n_pruned = np.empty(len(fr), dtype=np.int64)
     for i, f in enumerate(fr):
         pruned = prune_channels(model, layers, float(f), prune_bias=prune_bias)
-        n_pruned[i] = sum(int(round(f * _module(model, n).weight.shape[0])) for n in layers)
+        n_pruned[i] = sum(int(round(f * find_module(model, n).weight.shape[0])) for n in layers)
         acc[i] = float(eval_fn(pruned))
     return xr.Dataset(
         {"accuracy": ("fraction", acc), "n_pruned": ("fraction", n_pruned)},

@@ -17,7 +17,7 @@ from scipy import stats
 from scipy.spatial import cKDTree
 
 from ..errors import ParameterError, SheetError, UndefinedStatisticError
-from ._common import check_sheet, finite_stimuli, responses
+from ._common import check_sheet, finite_stimuli, pearson_normalise, responses
 from ._params import Interval, Options, fill_doc, validate_params
 from ._grid import positions_of, select_area, unit_values
 
@@ -64,7 +64,7 @@ def sample_pairs(
 
 
 def _zscore_columns(resp: Any, sel: np.ndarray, ds: xr.Dataset | None = None, skipna: bool = False) -> np.ndarray:
-    """Responses of units ``sel`` (stimulus × len(sel)) z-scored per unit, float32.
+    """Responses of units ``sel`` (stimulus × len(sel)), centred and unit-norm per unit, float32.
 
     Reads only the selected units (chunk by chunk for dask). Constant units become NaN.
     NaN/±Inf among them raise a SheetError naming the stimuli, or (``skipna``) leave those
@@ -82,20 +82,16 @@ def _zscore_columns(resp: Any, sel: np.ndarray, ds: xr.Dataset | None = None, sk
         if len(block) < 2:
             raise UndefinedStatisticError("smoothness: fewer than 2 stimuli have finite responses; a correlation needs 2.")
     z = np.empty_like(block)
-    z[:, order] = block
-    z -= z.mean(axis=0, keepdims=True)
-    sd = np.sqrt((z.astype(np.float64) ** 2).mean(axis=0)).astype(np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z /= np.where(sd > 1e-12 * (1 + np.abs(block).max(axis=0)), sd, np.nan)
+    z[:, order] = pearson_normalise(block, axis=0, dtype=np.float32)[0]
     return z
 
 
 def _pair_correlation(z: np.ndarray, ia: np.ndarray, ib: np.ndarray, chunk: int = 8192) -> np.ndarray:
-    """Pearson r of the z-scored columns ia[k], ib[k] (mean of products), chunked over pairs."""
+    """Pearson r of the normalised columns ia[k], ib[k] (sum of products), chunked over pairs."""
     out = np.empty(len(ia), dtype=np.float64)
     for s in range(0, len(ia), chunk):
         e = s + chunk
-        out[s:e] = np.einsum("sp,sp->p", z[:, ia[s:e]], z[:, ib[s:e]], dtype=np.float64) / z.shape[0]
+        out[s:e] = np.einsum("sp,sp->p", z[:, ia[s:e]], z[:, ib[s:e]], dtype=np.float64)
     return out
 
 
