@@ -121,3 +121,28 @@ def test_pinwheels_bad_input():
         pinwheels(xr.DataArray(np.zeros((2, 25)), dims=("a", "unit")))
     with pytest.raises(TypeError, match="DataArray or Dataset"):
         pinwheels(np.zeros(25))
+
+
+def test_plot_orientation_map_draws_the_pinwheels_result(tmp_path):
+    """pinwheels() output names (pinwheel_x_mm / pinwheel_y_mm) are what plot_orientation_map reads."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cortexsim import plotting
+
+    pos = grid_positions(0.25, 10.0)
+    theta = ori_map(planted(pos), pos).rename("preferred_orientation_deg")
+    theta = theta.assign_coords(area=("unit", np.full(len(pos), "V1")))
+    found = pinwheels(theta)
+    check_found(found, 0.25)
+    ax = plotting.plot_orientation_map(xr.Dataset({"preferred_orientation_deg": theta}), pinwheels=found,
+                                       output_file=tmp_path / "ori.png")
+    try:
+        drawn = ax.lines[0].get_xydata()
+        np.testing.assert_array_equal(drawn, np.c_[found["pinwheel_x_mm"].values, found["pinwheel_y_mm"].values])
+        assert len(drawn) == len(CENTRES)  # the 4 planted pinwheels, at the detected plaquette centres
+    finally:
+        plt.close(ax.figure)
+    assert (tmp_path / "ori.png").stat().st_size > 1000
