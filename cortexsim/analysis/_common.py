@@ -387,9 +387,10 @@ PEARSON_RTOL = 1e-12
 
 def undefined_norm(sq_norm: Any, max_abs: Any, n: int) -> np.ndarray:
     """True where a vector of ``n`` values with squared (centred) norm ``sq_norm`` and largest
-    ``|value|`` ``max_abs`` counts as constant (:data:`PEARSON_RTOL`); arrays broadcast."""
+    ``|value|`` ``max_abs`` counts as constant (:data:`PEARSON_RTOL`); arrays broadcast.
+    NaN (non-finite values) is not "constant": callers report non-finite data themselves."""
     sq_norm, max_abs = np.asarray(sq_norm, dtype=np.float64), np.asarray(max_abs, dtype=np.float64)
-    return ~(np.sqrt(np.maximum(sq_norm, 0.0)) > PEARSON_RTOL * np.sqrt(max(n, 1)) * max_abs)
+    return np.sqrt(np.maximum(sq_norm, 0.0)) <= PEARSON_RTOL * np.sqrt(max(n, 1)) * max_abs
 
 
 def pearson_normalise(x: Any, axis: int = -1, *, center: bool = True,
