@@ -437,13 +437,10 @@ def as_numpy(values: Any) -> np.ndarray:
 
 
 def jsonable(value: Any) -> Any:
-    """Plain-Python form of numpy scalars/arrays for JSON and netCDF attrs."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    return value
+    """Plain-Python form of numpy scalars/arrays for JSON and netCDF attrs (NaN kept).
+
+    The one sanitiser is :func:`cortexsim.jsonattrs.to_jsonable`; this is it with ``nonfinite="keep"``.
+    """
+    from ..jsonattrs import to_jsonable
+
+    return to_jsonable(value, nonfinite="keep")

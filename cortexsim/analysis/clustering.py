@@ -64,6 +64,7 @@ from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
 from ..errors import ParameterTypeError, SheetError, UndefinedStatisticError
+from ..seeding import numpy_rng
 from ._common import category_coords, grid_rowcol, unit_coords
 from ._params import Interval, Options, validate_params
 from .graphs import neighbour_edges
@@ -155,7 +156,7 @@ def _components_graph(codes: np.ndarray, n_classes: int, edges: np.ndarray) -> n
 
 
 def _perm_codes(codes: np.ndarray, n_perm: int, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)  # the one seed scheme (= default_rng(seed))
     return [codes] + [rng.permutation(codes) for _ in range(n_perm)]
 
 

@@ -16,7 +16,6 @@ e.g. an :class:`~cortexsim.errors.UndefinedStatisticError` for a constant map) i
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -152,7 +151,7 @@ class Report:
         """Write ``summary.json``, ``units_<area>.nc``, the figures (one file per format) and graph files
         into the folder ``out`` (created); returns the figure paths. ``formats=()``: no figures."""
         from ..io import atomic_path
-        from ._common import jsonable
+        from ..jsonattrs import dumps
 
         formats = [f.lower() for f in formats]
         bad = [f for f in formats if f not in FIGURE_FORMATS]
@@ -173,7 +172,7 @@ class Report:
                 getattr(plotting, fig.plot)(fig.obj, output_file=files, **fig.kwargs)
                 paths += files
         self.summary["figures"] = [str(p.relative_to(out)) for p in paths]
-        text = json.dumps(_finite(jsonable(self.summary)), indent=2, default=str, allow_nan=False)
+        text = dumps(self.summary, indent=2)  # strict JSON: NaN/Inf -> null, readable by any parser
         with atomic_path(out / "summary.json") as tmp:
             Path(tmp).write_text(text)
         return paths
@@ -298,24 +297,13 @@ def _area_warnings(area: str) -> Iterator[None]:
         warnings.warn(f"{area}: {text}", category, stacklevel=4)
 
 
-def _finite(obj: Any) -> Any:
-    """NaN/Inf -> None, so summary.json is strict JSON (readable by any parser)."""
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def _write_units(ds: xr.Dataset, path: Path) -> None:
     from ..io import atomic_path
-    from ._common import jsonable
+    from ..jsonattrs import netcdf_attrs
 
     ds = ds.copy()
     for var in ds.data_vars.values():
-        var.attrs = {k: (v if isinstance(v, (str, int, float)) else json.dumps(jsonable(v))) for k, v in var.attrs.items()}
+        var.attrs = netcdf_attrs(var.attrs)
         if var.dtype.kind in "OU":
             var.values = np.asarray(var.values).astype(str)
     ds.attrs = {}
@@ -326,7 +314,7 @@ def _write_units(ds: xr.Dataset, path: Path) -> None:
 def scalars(obj: Any, max_len: int = 100) -> dict[str, Any]:
     """JSON summary of an analysis result: 0-d variables as numbers, short 1-d ones as lists (with the
     labels of their dims, e.g. ``category``), attrs."""
-    from ._common import jsonable
+    from ._common import jsonable  # the shared sanitiser, NaN kept (summary.json is made strict on save)
 
     if isinstance(obj, xr.DataArray):
         obj = obj.to_dataset(name=obj.name or "value")
@@ -343,7 +331,7 @@ def scalars(obj: Any, max_len: int = 100) -> dict[str, Any]:
             else:
                 out[str(name)] = {"dims": list(var.dims), "shape": list(var.shape)}
         out["attrs"] = {str(k): jsonable(v) for k, v in obj.attrs.items()}
-    return json.loads(json.dumps(out, default=str))
+    return out
 
 
 def stats(v: Any) -> dict[str, Any]:

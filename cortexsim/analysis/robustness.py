@@ -27,6 +27,7 @@ from torch import nn
 from ..capture import evaluating
 from ..errors import ParameterError, UndefinedStatisticError
 from ..modules import find_module
+from ..seeding import torch_generator
 from ._common import pearson_normalise
 from ._params import Interval, Options, validate_params
 
@@ -165,7 +166,7 @@ def weight_noise_robustness(
     for r in range(n_repeats):
         # One noise draw per repeat, scaled for every level (common random numbers):
         # results do not depend on which other levels are asked for, and curves are smoother.
-        gen = torch.Generator(device="cpu").manual_seed(int(seed) * 1_000_003 + r)
+        gen = torch_generator(seed, "weight_noise", r)  # the one seed scheme: stream (seed, "weight_noise", r)
         noises = [torch.randn(c.shape, generator=gen, dtype=torch.float32).to(c.device, c.dtype) for c in clean]
         for i, level in enumerate(levels_arr):
             with torch.no_grad():

@@ -17,6 +17,7 @@ from scipy import stats
 from scipy.spatial import cKDTree
 
 from ..errors import ParameterError, SheetError, UndefinedStatisticError
+from ..seeding import numpy_rng
 from ._common import check_sheet, finite_stimuli, pearson_normalise, responses
 from ._params import Interval, Options, fill_doc, validate_params
 from ._grid import positions_of, select_area, unit_values
@@ -227,7 +228,7 @@ def smoothness(
         # half the sheet's shorter side (its longer one for a line of units)
         max_distance_mm = 0.5 * float(extent.min() if extent.min() > 0 else extent.max())
     edges = _bin_edges(bins, float(max_distance_mm))
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)  # the one seed scheme (= default_rng(seed))
     a, b = sample_pairs(pos, int(n_pairs), float(edges[-1]), rng)
     dist = np.hypot(*(pos[a] - pos[b]).T)
     if not np.any((dist >= edges[0]) & (dist <= edges[-1])):
@@ -396,7 +397,7 @@ def morans_i(
     }
     data: dict[str, Any] = {name: ((), val) for name, val in out.items()}
     if n_perm > 0:
-        rng = np.random.default_rng(seed)
+        rng = numpy_rng(seed)  # the one seed scheme (= default_rng(seed))
         null = np.empty(int(n_perm))
         batch = max(1, min(int(n_perm), 20_000_000 // n))
         for s in range(0, int(n_perm), batch):
