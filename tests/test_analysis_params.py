@@ -167,3 +167,17 @@ def test_fill_doc_fills_shared_parameter_text():
     assert DOCS["n_perm"].split("\n")[1].strip() in f.__doc__
     assert "        obj : Sheet (xarray.Dataset) or per-unit DataArray" in f.__doc__
     assert "%(" not in analysis.morans_i.__doc__ and "%(" not in analysis.clustering_index.__doc__
+
+
+def test_shared_parameters_read_alike_in_every_analysis():
+    """%(area)s, %(skipna)s ... are filled from one table, so the text is the same everywhere."""
+    filled = {"area": ["patches", "pinwheels", "entropy", "percentage_of_zeros", "expert_units", "tuning_curves"],
+              "skipna": ["dprime", "rdm", "entropy", "percentage_of_zeros", "expert_units", "tuning_curves"],
+              "sheet": ["dprime", "selectivity", "number_map", "rdm", "entropy", "expert_units", "tuning_curves"],
+              "by": ["dprime", "selectivity", "preference_map", "number_map", "expert_units", "tuning_curves"],
+              "moments": ["dprime"], "positions": ["patches"], "none": ["preference_map"], "obj": ["neighbour_graph"]}
+    for key, names in filled.items():
+        for name in names:
+            doc = getattr(analysis, name).__doc__
+            assert "%(" not in doc, name
+            assert all(line in doc for line in DOCS[key].split("\n")[1:]), (name, key)

@@ -180,6 +180,7 @@ def validate_params(constraints: Mapping[str, list[Constraint]] | None = None, *
 DOCS: dict[str, str] = {
     "obj": "obj : Sheet (xarray.Dataset) or per-unit DataArray\n"
            "    The data; per-unit DataArrays carry the unit coords (x_mm, y_mm, area ...).",
+    "sheet": "obj : Sheet (xarray.Dataset, numpy or dask backed)\n    Responses (stimulus, unit) with the stimulus and unit coords (``cortexsim info SHEET``).",
     "by": "by : str\n    Stimulus coord whose values are the categories (``cortexsim info SHEET`` lists them).",
     "area": "area : str, optional\n    Analyse only the units of this area (default: all units of ``obj``).",
     "n_perm": "n_perm : int\n    Number of permuted maps of the null distribution (0: no null).",
@@ -187,6 +188,12 @@ DOCS: dict[str, str] = {
     "positions": "positions : array (n_units, 2), optional\n    Unit positions in mm, when ``obj`` carries no x_mm / y_mm.",
     "radius_mm": "radius_mm : float, optional\n    Neighbours are the units within this distance (mm).",
     "k": "k : int, optional\n    Neighbours are each unit's k nearest units (see :func:`cortexsim.analysis.graphs.knn_pairs`).",
+    "skipna": "skipna : bool\n    Leave out stimuli with NaN/±Inf responses (with a warning) instead of raising a SheetError.",
+    "moments": "moments : GroupMoments, optional\n    Precomputed ``group_moments(obj, by=by)``, to skip a pass over ``responses``.",
+    "undefined": "undefined : {\"raise\", \"nan\"}\n    d′/t of constant units: NaN with a warning (default) or raise.",
+    "threshold": "threshold : float\n    A unit prefers the category of its largest d′ when that d′ is above this (Reset: 2).",
+    "none": "none : str\n    Label of units without a preference.",
+    "progress": "progress : bool\n    Show a progress bar over the permutations (only on a terminal).",
     "outputs_null": "null : the statistic of every permuted map (``perm`` dim); ``p_value``: the share of\n"
                     "    permuted maps at least as extreme as the observed one, (1 + #) / (1 + n_perm).",
 }

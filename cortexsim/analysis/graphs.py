@@ -26,7 +26,7 @@ import xarray as xr
 
 from ..errors import ParameterError, SheetError, UndefinedStatisticError
 from ._common import as_numpy, grid_rowcol, jsonable, unit_coords
-from ._params import validate_params
+from ._params import fill_doc, validate_params
 from ._neighbours import DEFAULT_K  # noqa: F401  (re-exported: the k used when neither radius_mm nor k is given)
 
 
@@ -114,6 +114,7 @@ def neighbour_edges(
 
 
 @validate_params({"grid": [None, bool]}, renamed={"ds": "obj"})
+@fill_doc
 def neighbour_graph(
     obj: xr.Dataset | xr.DataArray,
     radius_mm: float | None = None,
@@ -127,7 +128,8 @@ def neighbour_graph(
 
     Parameters
     ----------
-    obj : Sheet or per-unit DataArray (its unit coords give node attributes)
+    %(obj)s
+        Its unit coords give the node attributes.
     radius_mm, k, grid, connectivity : see :func:`neighbour_edges`
     values : DataArray over unit, or mapping name -> per-unit values, optional
         Extra node attributes (e.g. a preference map or a d′ map).

@@ -16,7 +16,7 @@ import xarray as xr
 from scipy import ndimage
 
 from ..errors import SheetError, UndefinedStatisticError
-from ._params import Interval, Options, validate_params
+from ._params import Interval, Options, fill_doc, validate_params
 from ._grid import from_grid_dataarray, grid_dataarray, nan_gaussian, positions_of, select_area, to_grid, unit_values
 
 _STATS = ("t", "dprime")
@@ -51,6 +51,7 @@ def _patch_table(smoothed: np.ndarray, mask: np.ndarray, x: np.ndarray, y: np.nd
                   "resolution_mm": [None, Interval(0, None, "neither")], "stat": [Options(_STATS)],
                   "connectivity": [Options((1, 2))], "method": [Options(("bin", "auto", "linear", "nearest"))]},
                  renamed={"values": "obj", "kind": "stat"})
+@fill_doc
 def patches(
     obj: xr.DataArray | np.ndarray,
     threshold: float = 4.0,
@@ -80,15 +81,14 @@ def patches(
         Grid pixel size; default the median nearest-neighbour distance between units.
     stat : {"t", "dprime"}
         What ``obj`` holds (recorded in ``attrs["stat"]``; ``kind=`` is its deprecated old name).
-    positions : array (n_units, 2) or Sheet, optional
-        Positions when ``obj`` is a bare array.
+    %(positions)s
+        A Sheet works too.
     connectivity : {1, 2}
         1: pixels sharing an edge are connected; 2: also diagonal neighbours.
     method : {"bin", "auto", "linear", "nearest"}
         Resampling onto the grid; binning (mean per pixel) plus the NaN-aware
         smoothing fills the small holes of an irregular sheet.
-    area : str, optional
-        Area to analyse when the input holds several.
+    %(area)s
 
     Returns
     -------

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import SheetError, UndefinedStatisticError
-from ._params import Interval, Options, validate_params
+from ._params import Interval, Options, fill_doc, validate_params
 from ._grid import from_grid_dataarray, grid_dataarray, positions_of, select_area, to_grid, unit_values
 
 #: Variable names under which an orientation-map Dataset may hold the preferred orientation.
@@ -110,6 +110,7 @@ def column_spacing(field: np.ndarray, resolution_mm: float) -> float:
                   "column_spacing_mm": [None, Interval(0, None, "neither")], "var": [None, str],
                   "period": [Interval(0, None, "neither")], "method": [Options(("auto", "bin", "linear", "nearest"))]},
                  renamed={"ori_map_or_ds": "obj"})
+@fill_doc
 def pinwheels(
     obj: xr.DataArray | xr.Dataset,
     resolution_mm: float | None = None,
@@ -140,8 +141,7 @@ def pinwheels(
     method : {"auto", "bin", "linear", "nearest"}
         Resampling onto the grid (see ``_grid.to_grid``): grid sheets are binned
         exactly, irregular ones interpolated linearly on Re z and Im z.
-    area : str, optional
-        Area to analyse when the input holds several.
+    %(area)s
 
     Returns
     -------

@@ -21,7 +21,7 @@ import xarray as xr
 
 from ..errors import SheetError, UndefinedStatisticError
 from ._common import GroupMoments, check_sheet, group_codes, moments_from_codes, per_unit, require_coord, unit_coords
-from ._params import Interval, Options, validate_params
+from ._params import Interval, Options, fill_doc, validate_params
 from .selectivity import moments_for, selectivity
 
 NONE = "none"
@@ -101,6 +101,7 @@ def class_mean_dprime(obj: xr.Dataset, *, by: str = "domain", moments: GroupMome
 
 @validate_params({"stat": [Options(("dprime", "t", "class_means"))]}, renamed={"ds_or_sel": "obj"},
                  positional=("by", "threshold"))
+@fill_doc
 def preference_map(
     obj: xr.Dataset | xr.DataArray,
     *,
@@ -117,8 +118,8 @@ def preference_map(
     Parameters
     ----------
     obj : Sheet, or a (category, unit) DataArray from :func:`selectivity`
-    by : str
-        Stimulus coord of the categories (ignored for a selectivity input).
+    %(by)s
+        Ignored for a selectivity input.
     threshold : float
         A unit prefers category c when d′(c vs rest) is its largest and > threshold
         (Reset: 2).
@@ -127,8 +128,7 @@ def preference_map(
         of the paper's text; ``"class_means"`` the Reset notebooks' d′ on class-mean maps
         (:func:`class_mean_dprime`), which gives noise units large d′ — use it only to reproduce
         published maps.
-    none : str
-        Label of units without preference.
+    %(none)s
     ddof, undefined, moments
         Passed to :func:`selectivity`.
 
@@ -200,6 +200,7 @@ def half_max_width(x: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 @validate_params({"threshold": [None, Interval()]}, renamed={"ds": "obj"}, positional=("by", "threshold"))
+@fill_doc
 def number_map(
     obj: xr.Dataset,
     *,
@@ -213,9 +214,10 @@ def number_map(
 
     Parameters
     ----------
-    obj : Sheet whose stimulus coord ``by`` holds numbers
-    by : str
-        Numeric stimulus coord (numerosity).
+    %(sheet)s
+        Its stimulus coord ``by`` holds numbers.
+    %(by)s
+        Numeric (numerosity).
     threshold : float or None
         Units whose d′ (preferred numerosity vs the rest) is not above it get NaN
         as preferred numerosity (as :func:`preference_map`); None keeps every unit.

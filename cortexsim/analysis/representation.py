@@ -17,7 +17,7 @@ from scipy.spatial.distance import pdist, squareform
 from ..errors import ParameterError, SheetError, UndefinedStatisticError
 from ._common import (category_coords, check_sheet, finite_sheet, group_moments, pearson_normalise, responses,
                       undefined_norm, unit_coords)
-from ._params import Interval, validate_params
+from ._params import Interval, fill_doc, validate_params
 from ._grid import select_area
 
 #: Metrics whose RDM is computed from a chunked Gram matrix (lazy on dask Sheets).
@@ -116,6 +116,7 @@ def _one_rdm(ds: xr.Dataset, by: str | None, metric: str, skipna: bool = False) 
 
 
 @validate_params({"by": [None, str], "metric": [str]}, renamed={"ds": "obj"}, positional=("by", "area", "metric"))
+@fill_doc
 def rdm(
     obj: xr.Dataset, *, by: str | None = None, area: str | None = None, metric: str = "correlation",
     skipna: bool = False,
@@ -124,7 +125,7 @@ def rdm(
 
     Parameters
     ----------
-    obj : Sheet
+    %(sheet)s
     by : str, optional
         Stimulus coord to average responses over first (condition RDM, conditions
         sorted); default one row per stimulus.
@@ -135,8 +136,7 @@ def rdm(
         Any ``scipy.spatial.distance.pdist`` metric; default correlation distance
         1 − r. correlation / cosine / (sq)euclidean on dask Sheets accumulate the
         Gram matrix over unit chunks instead of loading responses.
-    skipna : bool
-        Leave out stimuli with NaN/±Inf responses (warning) instead of raising a SheetError.
+    %(skipna)s
 
     Returns
     -------
@@ -223,6 +223,7 @@ def _hist_entropy(x: np.ndarray, bins: int) -> np.ndarray:
 
 
 @validate_params(renamed={"ds": "obj"}, positional=("area",))
+@fill_doc
 def entropy(obj: xr.Dataset, bins: int = 32, *, area: str | None = None, skipna: bool = False) -> xr.DataArray:
     """Shannon entropy (bits) of each unit's response distribution across stimuli.
 
@@ -231,6 +232,13 @@ def entropy(obj: xr.Dataset, bins: int = 32, *, area: str | None = None, skipna:
     unit has entropy 0 and the maximum is log2(bins). Truong & Hasson compute it
     on pre-ReLU activations — record the Sheet before the nonlinearity. NaN/±Inf
     responses raise a SheetError (``skipna=True``: their stimuli are left out).
+
+    Parameters
+    ----------
+    %(sheet)s
+    bins : int >= 2
+    %(area)s
+    %(skipna)s
 
     Returns
     -------
@@ -250,6 +258,7 @@ def _fraction_le(x: np.ndarray, atol: float) -> np.ndarray:
 
 
 @validate_params({"atol": [Interval()]}, renamed={"ds": "obj"}, positional=("area",))
+@fill_doc
 def percentage_of_zeros(obj: xr.Dataset, atol: float = 0.0, *, area: str | None = None,
                         skipna: bool = False) -> xr.DataArray:
     """Percentage of zeros (PoZ, Hu et al. 2016): % of stimuli with response ≤ ``atol``.
@@ -258,6 +267,13 @@ def percentage_of_zeros(obj: xr.Dataset, atol: float = 0.0, *, area: str | None 
     rather than "== 0" makes it the PoZ *after* a ReLU when the Sheet holds
     pre-ReLU values too. Returns a DataArray over ``unit`` in percent (0–100).
     NaN/±Inf responses raise a SheetError (``skipna=True``: their stimuli are left out).
+
+    Parameters
+    ----------
+    %(sheet)s
+    atol : float
+    %(area)s
+    %(skipna)s
     """
     if not np.isfinite(atol):
         raise ParameterError(f"atol must be a finite number; got {atol!r}.")
@@ -270,6 +286,7 @@ def percentage_of_zeros(obj: xr.Dataset, atol: float = 0.0, *, area: str | None 
 
 
 @validate_params(renamed={"ds": "obj"}, positional=("by", "threshold", "area"))
+@fill_doc
 def expert_units(obj: xr.Dataset, *, by: str = "label", threshold: float = 2.0, area: str | None = None,
                  skipna: bool = False) -> xr.Dataset:
     """Category "expert" units: units that respond to one class more than to all others.
@@ -280,6 +297,15 @@ def expert_units(obj: xr.Dataset, *, by: str = "label", threshold: float = 2.0, 
     unit is an expert for c* when c*'s mean exceeds every other class's mean and
     d′ = (μ_c* − μ_rest) / sqrt((σ²_c* + σ²_rest)/2) ≥ ``threshold``, "rest"
     being all stimuli of the other classes (sample variances, ddof = 1).
+
+    Parameters
+    ----------
+    %(sheet)s
+    %(by)s
+    threshold : float
+        d′ an expert reaches.
+    %(area)s
+    %(skipna)s
 
     Returns
     -------
@@ -322,11 +348,19 @@ def expert_units(obj: xr.Dataset, *, by: str = "label", threshold: float = 2.0, 
 
 
 @validate_params(renamed={"ds": "obj"}, positional=("by", "area"))
+@fill_doc
 def tuning_curves(obj: xr.Dataset, *, by: str = "orientation_deg", area: str | None = None,
                   skipna: bool = False) -> xr.DataArray:
     """Mean response of every unit to each value of a stimulus coord.
 
     NaN/±Inf responses raise a SheetError (``skipna=True``: their stimuli are left out).
+
+    Parameters
+    ----------
+    %(sheet)s
+    %(by)s
+    %(area)s
+    %(skipna)s
 
     Returns
     -------

@@ -38,7 +38,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ParameterError, SheetError
-from ._params import Interval, Options, validate_params
+from ._params import Interval, Options, fill_doc, validate_params
 from ._common import GroupMoments, check_sheet, find_group, group_moments, per_unit, unit_coords
 
 _UNDEFINED = ("raise", "nan")
@@ -217,6 +217,7 @@ MIN_SD = 1e-3
 
 
 @validate_params({"min_sd": [Interval(0, 1, "left")]}, renamed={"ds": "obj"}, positional=("by", "target", "reference"))
+@fill_doc
 def dprime(
     obj: xr.Dataset,
     *,
@@ -236,9 +237,9 @@ def dprime(
 
     Parameters
     ----------
-    obj : Sheet (numpy or dask backed)
-    by : str
-        Stimulus coord holding the categories (``domain``, ``category``, ``numerosity`` ...).
+    %(sheet)s
+    %(by)s
+        E.g. ``domain``, ``category``, ``numerosity``.
     target : category label (``"faces"``, ``3`` ...)
     reference : label, list of labels or None
         None: every other labelled stimulus (rest). Stimuli with a missing label
@@ -255,10 +256,8 @@ def dprime(
         A unit whose pooled SD sqrt((σ_a² + σ_b²)/2) is below ``min_sd`` × the median
         pooled SD of its area's units (those with SD > 0) is near-constant: its d′ is
         undefined (huge values from a vanishing denominator). Default 0.001; 0 turns it off.
-    skipna : bool
-        Leave out stimuli with NaN/±Inf responses (with a warning) instead of raising.
-    moments : GroupMoments, optional
-        Precomputed ``group_moments(ds, by)`` to skip the pass over ``responses``.
+    %(skipna)s
+    %(moments)s
 
     Returns
     -------
@@ -297,6 +296,7 @@ def tstat(
 
 @validate_params({"min_sd": [Interval(0, 1, "left")], "stat": [Options(("dprime", "t"))]},
                  renamed={"ds": "obj"}, positional=("by",))
+@fill_doc
 def selectivity(
     obj: xr.Dataset,
     *,
@@ -312,9 +312,8 @@ def selectivity(
 
     Parameters
     ----------
-    obj : Sheet
-    by : str
-        Stimulus coord holding the categories.
+    %(sheet)s
+    %(by)s
     stat : {"dprime", "t"}
     ddof, undefined, min_sd, skipna, moments
         As in :func:`dprime`.
