@@ -183,7 +183,7 @@ DOCS: dict[str, str] = {
     "sheet": "obj : Sheet (xarray.Dataset, numpy or dask backed)\n    Responses (stimulus, unit) with the stimulus and unit coords (``cortexsim info SHEET``).",
     "by": "by : str\n    Stimulus coord whose values are the categories (``cortexsim info SHEET`` lists them).",
     "area": "area : str, optional\n    Analyse only the units of this area (default: all units of ``obj``).",
-    "n_perm": "n_perm : int\n    Number of permuted maps of the null distribution (0: no null).",
+    "n_perm": "n_perm : int\n    Number of permuted maps of the null distribution.",
     "seed": "seed : int\n    Seed of the random numbers (permutations, pair sampling); same seed, same result.",
     "positions": "positions : array (n_units, 2), optional\n    Unit positions in mm, when ``obj`` carries no x_mm / y_mm.",
     "radius_mm": "radius_mm : float, optional\n    Neighbours are the units within this distance (mm).",

@@ -66,7 +66,7 @@ from tqdm.auto import tqdm
 from ..errors import ParameterTypeError, SheetError, UndefinedStatisticError
 from ..seeding import numpy_rng
 from ._common import category_coords, grid_rowcol, unit_coords
-from ._params import Interval, Options, validate_params
+from ._params import Interval, Options, fill_doc, validate_params
 from .graphs import neighbour_edges
 from .preference import NONE, preference_map
 
@@ -184,6 +184,7 @@ def _adjacency(pref: xr.DataArray, grid: bool | None, radius_mm: float | None, k
 
 @validate_params({"n_perm": [Interval(1, None, integer=True)], "grid": [None, bool], "absent": [Options(("skip", "one"))],
                   "reduce": [Options(("mean", "median"))]}, renamed={"pref": "obj"}, positional=("n_perm", "seed"))
+@fill_doc
 def clustering_index(
     obj: xr.DataArray | xr.Dataset,
     *,
@@ -206,22 +207,22 @@ def clustering_index(
     ----------
     obj : DataArray (unit,) of preference labels (:func:`preference_map`), or a
         Sheet (then ``preference_map(obj, by=by, threshold=threshold)`` is computed first)
-    n_perm : int
-        Permuted maps for the control (Reset: 20).
-    seed : int
-        Seed of the permutations (numpy ``default_rng``).
+    %(n_perm)s
+        Reset: 20; at least 1.
+    %(seed)s
     by, threshold : used only for a Sheet input
     connectivity : 4 or 8
         Grid neighbourhood (default 8: what the reference's OpenCV call ran; module docstring).
     grid, radius_mm, k : adjacency (see :func:`~cortexsim.analysis.graphs.neighbour_edges`);
         default: the grid when units tile one, else k-NN with k = 8.
-    none : label of units without preference (left out of every class)
+    %(none)s
+        They are left out of every category.
     absent : "skip" | "one"
         A class no unit prefers is left out of the summary ("skip", the paper's text) or
         counts as clustering 1 ("one", the reference notebooks).
     reduce : "mean" | "median"
         Summary over classes: the paper's mean, or the median of the notebooks' figures.
-    progress : show a tqdm bar over permutations
+    %(progress)s
 
     Returns
     -------
@@ -296,6 +297,7 @@ def _class_values(classes: list[str]) -> tuple[np.ndarray, str]:
 @validate_params({"n_perm": [Interval(1, None, integer=True)], "grid": [None, bool],
                   "none_neighbours": [Options(("skip", "penalise"))], "border": [Options(("include", "exclude"))],
                   "normalise": [bool]}, renamed={"ds_or_pref": "obj"}, positional=("n_perm", "seed"))
+@fill_doc
 def topography_index(
     obj: xr.Dataset | xr.DataArray,
     *,
@@ -317,10 +319,11 @@ def topography_index(
 
     Parameters
     ----------
-    obj : Sheet (preferences computed with ``preference_map(ds, by, threshold)``),
+    obj : Sheet (preferences computed with ``preference_map(obj, by=by, threshold=threshold)``),
         a preference DataArray (ordered by ``attrs["classes"]`` or numerically), a
         numeric per-unit DataArray (NaN = none), or a :func:`number_map` Dataset
-    n_perm, seed : permutations of the control
+    %(n_perm)s
+    %(seed)s
     connectivity : grid neighbourhood, 8 (default, the paper's "8 immediate neighbors") or 4
     grid, radius_mm, k, none, progress : as :func:`clustering_index`
     none_neighbours : "skip" | "penalise"

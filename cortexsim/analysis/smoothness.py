@@ -168,8 +168,7 @@ def smoothness(
         Pairs drawn (seeded) when the sheet has more pairs than this; anchors are
         uniform and partners are drawn at uniform distances (see
         :func:`sample_pairs`) so every bin is populated. Smaller sheets use all pairs.
-    seed : int
-        Seed of the pair sampling and of the shuffle.
+    %(seed)s
     shuffle : bool
         Also compute the curve with unit positions shuffled (the null: the
         similarity of the same-distance pairs drawn from a random permutation of
@@ -179,8 +178,7 @@ def smoothness(
         like orientation or carrying a ``period`` attr; else absdiff.
     period : float, optional
         Period of circular values (default the DataArray's ``period`` attr or 180°).
-    area : str, optional
-        Area to analyse when the input holds several.
+    %(area)s
     skipna : bool
         Sheet input: leave out stimuli with NaN/±Inf responses in the sampled units
         (with a warning) instead of raising a SheetError.
@@ -341,9 +339,11 @@ def morans_i(
         the ``k`` nearest neighbours of each unit — the same k neighbours as the
         neighbour graph and the clustering index (:mod:`cortexsim.analysis._neighbours`).
     %(n_perm)s
+        0 (default): no permutation null.
     %(seed)s
 
-    Old names (deprecated, one release): ``values``, ``ds_or_positions``, ``permutations``;
+    Old names (deprecated, one release): ``values``, ``ds_or_positions``, ``permutations``, ``positions``
+    by position;
     outputs ``p_sim`` and ``I_null`` (dim ``permutation``) are kept next to the new ones.
 
     Returns
