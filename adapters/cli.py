@@ -14,18 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-#: argparse dest -> Trainer keyword
-_ARG_TO_PARAM = {
-    "method": "method", "arch": "arch", "layout": "layout", "lam": "lam", "data": "data", "epochs": "epochs",
-    "steps": "steps", "batch_size": "batch_size", "lr": "lr", "optimizer": "optimizer", "nesterov": "nesterov",
-    "task": "task",
-    "device": "device", "amp": "amp", "compile": "compile", "seed": "seed", "checkpoint_every": "checkpoint_every",
-    "keep_last": "keep_last", "log_every": "log_every", "num_workers": "num_workers", "image_size": "image_size",
-    "layers": "layers", "swapopt": "swapopt", "swapopt_images": "swapopt_images",
-    "swapopt_reference": "swapopt_reference", "method_kwargs": "method_kwargs",
-}
-
-
 def json_object(text: str) -> dict[str, Any]:
     """argparse type of ``--method-kwargs``: a JSON object (``'{"n": 4}'``)."""
     import json
@@ -71,7 +59,7 @@ def methods_table() -> str:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``train`` subcommand to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
-    from cortexsim.cliutil import finite_float, int_at_least, nonnegative_int, positive_int
+    from .train_config import add_arguments
 
     p = subparsers.add_parser(
         "train", help="train a topographic method (tdann, channel, ws, as, reset, topoloss, baseline)",
@@ -82,47 +70,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
     p.add_argument("-h", "--help", action=_MethodsHelp,
                    help="show this help, with the methods and their architectures, and exit")
-    # Defaults are None so that --resume only overrides what is given explicitly; the Trainer fills the rest.
-    p.add_argument("--method", help="registered method, listed below (default: baseline)")
-    p.add_argument("--arch", help="architecture, e.g. resnet18 (default: the method's, listed below)")
-    p.add_argument("--data", help="digits | lfw | folder with CIFAR-10/100 (torchvision layout or binary) or "
-                                  "ImageNet-style ROOT[/train]/<class>/<image> (default: digits)")
-    p.add_argument("--epochs", type=positive_int, help="epochs (at least one of --epochs / --steps)")
-    p.add_argument("--steps", type=positive_int, help="maximum optimizer steps")
-    p.add_argument("--batch-size", dest="batch_size", type=positive_int,
-                   help="images per step and process (default: the method's, else 128)")
-    p.add_argument("--lr", type=finite_float(0.0, strict=True), help="learning rate > 0 (default: the method's)")
-    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="default: the method's")
-    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
-                   help="Nesterov momentum for SGD (default: the method's; TDANN's supervised recipe uses it)")
-    p.add_argument("--lam", type=finite_float(0.0), help="spatial-loss weight λ ≥ 0 (default: the method's)")
-    p.add_argument("--layout", help="unit/channel layout (default: the method's)")
-    p.add_argument("--layers", nargs="+", help="layers to regularise (default: the method's)")
-    p.add_argument("--task", choices=("supervised", "simclr"), help="default: the method's, else supervised")
-    p.add_argument("--image-size", dest="image_size",
-                   type=int_at_least(8, " px (the networks downsample by up to 32×; CIFAR is 32 px)"),
-                   help="input side in px, ≥ 8 (default: 32 for CIFAR/digits/lfw, 224 for image folders)")
-    p.add_argument("--swapopt", type=nonnegative_int, help="tdann: swap-optimisation rounds of unit positions "
-                   "before training (TDANN's position pre-optimisation; default 0 = off)")
-    p.add_argument("--swapopt-images", dest="swapopt_images", type=positive_int,
-                   help="training images driving the swaps (default 512)")
-    p.add_argument("--swapopt-reference", dest="swapopt_reference",
-                   help="run folder of a trained network whose responses drive the swaps (default: the initial net)")
-    p.add_argument("--method-kwargs", dest="method_kwargs", type=json_object, metavar="JSON",
-                   help="the method's own build options as a JSON object, e.g. '{\"n\": 4}' for reset; an unknown "
-                        "key is an error that lists the method's options (stored in config.json; fixed on --resume)")
+    # One flag per TrainConfig option, all defaulting to None: --resume overrides only what is given.
+    add_arguments(p)
     p.add_argument("--out", required=True, help="run folder (RUN_DIR)")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
-    p.add_argument("--checkpoint-every", dest="checkpoint_every", type=positive_int, help="checkpoint every N steps")
-    p.add_argument("--keep-last", dest="keep_last", type=positive_int, help="checkpoints kept (default 3)")
-    p.add_argument("--log-every", dest="log_every", type=positive_int, help="log every N steps (default 10)")
-    p.add_argument("--num-workers", dest="num_workers", type=nonnegative_int, help="DataLoader workers (default 0)")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default auto)")
-    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast on CUDA (default on)")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile (default off)")
-    p.add_argument("--seed", type=nonnegative_int, help="random seed (default 0)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar (it is shown only on a terminal anyway)")
     p.set_defaults(func=run)
@@ -131,9 +82,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def trainer_from_args(args: argparse.Namespace):
     """The :class:`~cortexsim.adapters.trainer.Trainer` the parsed arguments describe."""
+    from .train_config import given_options
     from .trainer import Trainer
 
-    given = {param: getattr(args, dest) for dest, param in _ARG_TO_PARAM.items() if getattr(args, dest, None) is not None}
+    given = given_options(args)
     if args.resume and (Path(args.out) / "config.json").is_file():
         return Trainer.resume(args.out, progress=args.progress, **given)
     return Trainer(out=args.out, resume=args.resume, progress=args.progress, **given)

@@ -51,22 +51,13 @@ from .base import AdapterError, MethodSpec, TopographicNet, build_options, get_m
 from .checkpoint import load_latest_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data import Augmented, EpochSampler, load_dataset, supervised_transform
 from .schedule import SCHEDULERS, load_scheduler_state, make_scheduler
+from .train_config import TrainConfig
 from .simclr import ProjectionHead, TwoViews, nt_xent, simclr_transform
 
 TASKS = ("supervised", "simclr")
 OPTIMIZERS = ("sgd", "adam", "adamw")
-#: Trainer arguments saved in config.json (everything but the run folder and flags about this invocation).
-CONFIG_KEYS = (
-    "method", "arch", "layout", "lam", "data", "epochs", "steps", "batch_size", "lr", "optimizer",
-    "weight_decay", "momentum", "nesterov", "scheduler", "warmup_fraction", "task", "temperature", "device", "amp", "compile", "seed",
-    "checkpoint_every", "keep_last", "log_every", "num_workers", "image_size", "layers", "method_kwargs",
-    "deterministic", "find_unused_parameters", "swapopt", "swapopt_images", "swapopt_reference",
-)
-#: Defaults of config keys that runs written by older versions lack.
-_ADDED_DEFAULTS: dict[str, Any] = {"swapopt": 0, "swapopt_images": 512, "swapopt_reference": None, "nesterov": None}
-#: Config keys that must not change when a run is resumed.
-_RESUME_FIXED = ("method", "arch", "layout", "lam", "data", "batch_size", "task", "seed", "layers", "image_size",
-                 "swapopt", "swapopt_images", "swapopt_reference", "method_kwargs")
+#: Trainer arguments saved in config.json (old name; the table is :class:`TrainConfig`).
+CONFIG_KEYS = TrainConfig.names()
 
 
 class TrainModule(nn.Module):
@@ -140,13 +131,6 @@ def _dist_env() -> tuple[int, int, int]:
             int(os.environ.get("WORLD_SIZE", 1)))
 
 
-def _positive_int(name: str, value: Any, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise AdapterError(f"{name} must be a positive integer; got {value!r}.")
-
-
 class Trainer:
     """Train a registered topographic method (scikit-learn style: arguments are stored as given
     and checked when training is set up, by :meth:`fit` or the first access to :attr:`model`).
@@ -192,31 +176,28 @@ class Trainer:
     """
 
     def __init__(self, method: str = "baseline", arch: str | None = None, layout: str | None = None,
-                 lam: float | None = None, data: str | os.PathLike = "digits", *, epochs: int | None = None,
-                 steps: int | None = None, batch_size: int | None = None, lr: float | None = None,
-                 optimizer: str | None = None, weight_decay: float | None = None, momentum: float | None = None,
-                 nesterov: bool | None = None,
-                 scheduler: str | None = None, warmup_fraction: float | None = None,
-                 task: str | None = None, temperature: float = 0.1,
-                 device: str = "auto", amp: bool = True, compile: bool = False, seed: int = 0,
-                 out: str | os.PathLike | None = None, checkpoint_every: int | None = None, keep_last: int = 3,
-                 log_every: int = 10, num_workers: int = 0, image_size: int | None = None,
-                 layers: Sequence[str] | None = None, method_kwargs: dict[str, Any] | None = None,
-                 deterministic: bool = False, find_unused_parameters: bool | None = None,
-                 swapopt: int = 0, swapopt_images: int = 512, swapopt_reference: str | os.PathLike | None = None,
-                 resume: bool = False, progress: bool = True) -> None:
-        self.method, self.arch, self.layout, self.lam, self.data = method, arch, layout, lam, data
-        self.epochs, self.steps, self.batch_size, self.lr = epochs, steps, batch_size, lr
-        self.optimizer, self.weight_decay, self.momentum, self.scheduler = optimizer, weight_decay, momentum, scheduler
-        self.warmup_fraction, self.nesterov = warmup_fraction, nesterov
-        self.task, self.temperature, self.device, self.amp, self.compile = task, temperature, device, amp, compile
-        self.seed, self.out, self.checkpoint_every, self.keep_last = seed, out, checkpoint_every, keep_last
-        self.log_every, self.num_workers, self.image_size, self.layers = log_every, num_workers, image_size, layers
-        self.method_kwargs, self.deterministic = method_kwargs, deterministic
-        self.find_unused_parameters, self.resume_run, self.progress = find_unused_parameters, resume, progress
-        self.swapopt, self.swapopt_images = swapopt, swapopt_images
-        self.swapopt_reference = None if swapopt_reference is None else str(swapopt_reference)
+                 lam: float | None = None, data: str | os.PathLike = "digits", *,
+                 out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
+                 **options: Any) -> None:
+        unknown = sorted(set(options) - set(TrainConfig.names()))
+        if unknown:
+            raise TypeError(f"Trainer got unknown option(s) {unknown}; its options are: "
+                            f"{', '.join(TrainConfig.names())} (and out, resume, progress).")
+        self.config = TrainConfig(method=method, arch=arch, layout=layout, lam=lam, data=data, **options)
+        self.out, self.resume_run, self.progress = out, resume, progress
         self._ready = False
+
+    def __getattr__(self, name: str) -> Any:
+        # The options read as attributes (tr.lam, tr.steps ...), as when they were stored one by one.
+        if name != "config" and name in TrainConfig.names() and "config" in self.__dict__:
+            return getattr(self.config, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in TrainConfig.names() and "config" in self.__dict__:
+            setattr(self.config, name, value)
+        else:
+            super().__setattr__(name, value)
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod
@@ -229,20 +210,17 @@ class Trainer:
         cfg_path = Path(run_dir) / "config.json"
         if not cfg_path.is_file():
             raise AdapterError(f"{str(run_dir)!r} has no config.json; it is not a cortexsim training run folder.")
-        cfg = dict(_read_config(run_dir)["trainer"])
-        unknown = sorted(set(cfg) - set(CONFIG_KEYS))
-        if unknown:
-            raise AdapterError(f"{str(cfg_path)!r} has unknown trainer settings {unknown}; it was written by "
-                               f"another version or edited by hand. Fix it or start a new run folder.")
-        cfg.update(overrides)
-        return cls(**cfg, out=run_dir, resume=True)
+        saved = dict(_read_config(run_dir)["trainer"])
+        invocation = {k: overrides.pop(k) for k in ("progress",) if k in overrides}
+        try:
+            config = TrainConfig.from_saved(saved, **overrides)
+        except AdapterError as exc:
+            raise AdapterError(f"{str(cfg_path)!r}: {exc}") from None
+        return cls(**config.to_dict(), out=run_dir, resume=True, **invocation)
 
     def get_params(self) -> dict[str, Any]:
         """The arguments as given (JSON-able), as saved in ``config.json["trainer"]``."""
-        params = {k: getattr(self, k) for k in CONFIG_KEYS}
-        params["data"] = str(params["data"])
-        params["layers"] = None if params["layers"] is None else list(params["layers"])
-        return params
+        return self.config.to_dict()
 
     @property
     def model(self) -> TopographicNet:
@@ -257,30 +235,17 @@ class Trainer:
     # ------------------------------------------------------------------ validation / setup
     def _validate(self) -> MethodSpec:
         spec = get_method(self.method)  # unknown method -> AdapterError listing the known ones
+        self.config.validate()
         self.arch_ = self.arch or spec.defaults.get("arch", "resnet18")
-        lam = self.lam
-        if lam is not None and (isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0
-                                or not math.isfinite(lam)):
-            raise AdapterError(f"lam (the spatial-loss weight λ) must be a finite number ≥ 0; got {lam!r}.")
         self._check_method_kwargs(spec)
-        _positive_int("swapopt_images", self.swapopt_images, allow_none=False)
-        if isinstance(self.swapopt, bool) or not isinstance(self.swapopt, int) or self.swapopt < 0:
-            raise AdapterError(f"swapopt (swap-optimisation rounds) must be an integer ≥ 0; got {self.swapopt!r}.")
         if (self.swapopt or self.swapopt_reference) and spec.name != "tdann":
             raise AdapterError(f"swapopt pre-optimises TDANN positions; method {self.method!r} has none to swap.")
-        for name in ("epochs", "steps", "batch_size", "log_every", "checkpoint_every", "keep_last", "image_size"):
-            _positive_int(name, getattr(self, name), allow_none=name in ("epochs", "steps", "batch_size",
-                                                                      "checkpoint_every", "image_size"))
         self._epochs = self.epochs if self.epochs is not None or self.steps is not None else spec.defaults.get("epochs")
         if self._epochs is None and self.steps is None:
             raise AdapterError("give the training length: epochs=N and/or steps=N (maximum optimizer steps).")
         self._batch = int(self.batch_size or spec.defaults.get("batch_size", 128))
         warm = self.warmup_fraction if self.warmup_fraction is not None else spec.defaults.get("warmup_fraction", 0.0)
-        if not (isinstance(warm, (int, float)) and 0 <= warm < 1):
-            raise AdapterError(f"warmup_fraction must be in [0, 1); got {warm!r}.")
         self._warmup = float(warm)
-        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
-            raise AdapterError(f"num_workers must be an integer ≥ 0; got {self.num_workers!r}.")
         if self.checkpoint_every is not None and self.out is None:
             raise AdapterError("checkpoint_every needs a run folder: pass out=RUN_DIR.")
         if self.resume_run and self.out is None:
@@ -300,15 +265,6 @@ class Trainer:
             # The paper's SGD lr belongs to its batch size: scale linearly with the global batch
             # (Goyal et al. 2017), or lr 0.1 at batch 32 diverges in the first steps.
             lr = lr * self._batch * int(os.environ.get("WORLD_SIZE", 1)) / ref_batch
-        if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-            raise AdapterError(f"lr must be a finite number > 0; got {lr!r}.")
-        if not (isinstance(self.temperature, (int, float)) and self.temperature > 0 and math.isfinite(self.temperature)):
-            raise AdapterError(f"temperature must be a finite number > 0; got {self.temperature!r}.")
-        for name in ("weight_decay", "momentum"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not math.isfinite(value) or value < 0):
-                raise AdapterError(f"{name} must be a finite number ≥ 0; got {value!r}.")
         self._task, self._opt_name, self._sched_name, self._lr = task, opt, sched, float(lr)
         return spec
 
@@ -519,14 +475,9 @@ class Trainer:
                                f"trainer. Start a new run folder.") from None
 
     def _restore(self, state: dict[str, Any]) -> None:
-        now = self.get_params()
         old = state["config"]
         # Keys added after a run was written read as their defaults (runs stay resumable across versions).
-        def fixed(cfg: dict[str, Any], k: str) -> Any:
-            value = cfg.get(k, _ADDED_DEFAULTS.get(k))
-            return (value or {}) if k == "method_kwargs" else value  # None and {} are the same: no options
-
-        changed = [k for k in _RESUME_FIXED if fixed(old, k) != fixed(now, k)]
+        changed = self.config.changed_on_resume(old)
         if changed:
             was = ", ".join(f"{k}={old.get(k)!r}" for k in changed)
             raise AdapterError(f"cannot resume {str(self.out)!r}: {', '.join(changed)} differ from the run's "
