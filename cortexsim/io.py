@@ -3,38 +3,26 @@
 A Sheet file is a netCDF4-flavoured HDF5 file, so ``xarray.open_dataset(path)``,
 ``h5py.File(path)`` and netCDF tools all read it.
 
-Writing: every write goes to a temporary file in the destination folder
-(``.<name>.<host>.<pid>.<random>.tmp``, permissions from the umask), is fsync'ed and then
-``os.replace``'d over the target: a crash mid-write leaves the previous file untouched, the
-next write of the same target removes temporary files whose writer process is gone, and
-Ctrl-C aborts the write (temporary file removed, ``KeyboardInterrupt`` re-raised). Every
-numeric variable, coords included, carries HDF5's Fletcher-32 checksum per chunk; string
-coords (which HDF5 keeps outside any checksummed chunk) are covered by a SHA-256 of all
-coords in the ``cortexsim_coords_sha256`` attribute.
+Writing (:func:`save_sheet`, :class:`SheetWriter`) goes through :func:`cortexsim.atomic.atomic_path`
+(a crash, kill or Ctrl-C mid-write leaves the previous file untouched). Every numeric variable,
+coords included, carries HDF5's Fletcher-32 checksum per chunk; string coords (which HDF5 keeps
+outside any checksummed chunk) are covered by a SHA-256 of all coords in the
+``cortexsim_coords_sha256`` attribute.
 
-Reading (:func:`open_sheet`): the whole HDF5 structure is first read in a helper process
-with a timeout (HDF5 can loop forever on some damaged metadata), refusing external or
-virtual storage and datasets whose declared size was never written; then xarray opens it,
-the coords are verified against their SHA-256, and ``responses`` stays lazy behind a guard
-that turns any read failure (a checksum mismatch in a damaged chunk) into a
-:class:`~cortexsim.SheetError` naming the file and the variable.
+Reading (:func:`open_sheet`): the HDF5 structure is probed in a helper process with a timeout
+and checked, the coords are verified against their SHA-256, and ``responses`` stays lazy behind
+a guard that turns any read failure into a :class:`~cortexsim.SheetError`
+(:mod:`cortexsim.h5guard`).
+
+The atomic-write helpers (:func:`atomic_path`, :func:`writable_path`, :func:`stale_temp_files`)
+live in :mod:`cortexsim.atomic` and are re-exported here, as before.
 """
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
-import json
 import os
-import re
-import secrets
-import select
-import signal
-import socket
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +31,23 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .atomic import (  # noqa: F401 - re-exported: the public (and tested private) names of cortexsim.io
+    _ABANDONED, _ACTIVE, _TMP_NAME, _fsync_dir, _host, _pid_alive, _SigintGuard, atomic_path, stale_temp_files,
+    writable_path,
+)
 from .errors import SheetError
+from .h5guard import (  # noqa: F401 - re-exported
+    _PROBER, CONVENTIONS, KNOWN_CONVENTIONS, OPEN_TIMEOUT_S, _dask_chunks, _GuardedArray, _Prober,
+)
+from .h5guard import check_structure as _check_structure
+from .h5guard import probe_structure as _probe
+from .h5guard import wrap_lazy as _wrap_lazy
 from .sheet import _COORD_ATTRS, default_attrs, validate_sheet
 
-CONVENTIONS = "cortexsim-sheet-1"
-#: Conventions versions this cortexsim reads.
-KNOWN_CONVENTIONS: tuple[str, ...] = (CONVENTIONS,)
 #: Root attribute holding the SHA-256 of the coords (see :func:`coords_digest`).
 DIGEST_ATTR = "cortexsim_coords_sha256"
 #: Target size of one compressed HDF5 chunk of ``responses`` (bytes).
 CHUNK_BYTES = 4 * 2**20
-#: Seconds the structure probe of :func:`open_sheet` may take (env ``CORTEXSIM_OPEN_TIMEOUT``).
-OPEN_TIMEOUT_S = 60.0
 
 
 def default_chunks(
@@ -74,182 +67,6 @@ def default_chunks(
                   else max(1, min(n_stim, CHUNK_BYTES // max(1, itemsize * rest * unit_chunk))))
     return (stim_chunk, unit_chunk) + tuple(max(1, s) for s in shape[2:])
 
-
-# ---------------------------------------------------------------------- atomic writes
-_TMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
-
-
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
-
-
-#: Temporary files this process is writing now, and ones it gave up (removed again at exit:
-#: a dask worker thread still finishing a chunk can re-create a file after the abort removed it).
-_ACTIVE: set[Path] = set()
-_ABANDONED: set[Path] = set()
-
-
-@atexit.register
-def _remove_abandoned() -> None:
-    for p in list(_ABANDONED):
-        with contextlib.suppress(OSError):
-            p.unlink()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # exists, owned by someone else (or cannot tell): leave its file alone
-    return True
-
-
-def stale_temp_files(path: str | os.PathLike) -> list[Path]:
-    """Temporary files of earlier writes of ``path`` whose writer process no longer runs.
-
-    Only files named by this module's writer on this host are considered; one whose
-    process is alive (a write in progress) is never listed.
-    """
-    target = Path(path)
-    if not target.parent.is_dir():
-        return []
-    out = []
-    host = _host()
-    for p in target.parent.iterdir():
-        m = _TMP_NAME.match(p.name)
-        if not m or m["target"] != target.name or m["host"] != host:
-            continue
-        pid = int(m["pid"])
-        if (p not in _ACTIVE) if pid == os.getpid() else not _pid_alive(pid):
-            out.append(p)
-    return out
-
-
-class _SigintGuard:
-    """While active (main thread only), remember a Ctrl-C even if a C library swallows the
-    ``KeyboardInterrupt``, so the write can still be aborted before the rename."""
-
-    def __init__(self) -> None:
-        self.hit = False
-        self._previous: Any = None
-        self._active = False
-
-    def __enter__(self) -> "_SigintGuard":
-        if threading.current_thread() is threading.main_thread():
-            with contextlib.suppress(ValueError, TypeError):
-                self._previous = signal.getsignal(signal.SIGINT)
-                signal.signal(signal.SIGINT, self._handle)
-                self._active = True
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.hit = True
-        if callable(self._previous):
-            self._previous(signum, frame)
-        else:
-            raise KeyboardInterrupt
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._active and signal.getsignal(signal.SIGINT) == self._handle:
-            signal.signal(signal.SIGINT, self._previous)
-        self._active = False
-
-
-def writable_path(path: str | os.PathLike, kind: str = "file", what: str = "output") -> Path:
-    """Check (before any work) that ``path`` can be written, creating the folders it needs.
-
-    ``kind="file"``: ``path`` must not be a directory and its folder must accept a new file;
-    ``kind="dir"``: ``path`` must be (or become) a writable directory. A probe file is created
-    and removed, so read-only file systems, ``/proc`` and permissions are caught too.
-
-    Raises
-    ------
-    OutputError
-        Saying what is in the way (a file, a directory, no permission) and what to pass instead.
-    """
-    from .errors import OutputError
-
-    target = Path(path)
-    folder = target if kind == "dir" else target.parent
-    if kind == "file" and target.is_dir():
-        raise OutputError(f"{what} {str(target)!r} is a directory; give a file name inside it, "
-                          f"e.g. {str(target / 'out.h5')!r}.")
-    if kind == "dir" and target.exists() and not target.is_dir():
-        raise OutputError(f"{what} {str(target)!r} is a file, not a folder; give a folder name (it is created).")
-    blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise OutputError(f"{what} {str(target)!r} cannot be created: {str(blocker)!r} is a file, not a folder.")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".{target.name or 'out'}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}.probe"
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        probe.unlink()
-    except OSError as exc:
-        raise OutputError(f"cannot write {what} {str(target)!r}: {exc.strerror or exc} "
-                          f"({str(folder)!r}); choose a writable location.") from None
-    return target
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success fsync it and ``os.replace`` it in.
-
-    On any exception (Ctrl-C included, even one a C library swallowed) the temporary file
-    is removed, ``path`` is left as it was and the exception propagates. Temporary files
-    of earlier writes of ``path`` whose process is gone are removed first. The new file
-    gets the permissions the umask gives (not mkstemp's 0600), so a lab can share it.
-    """
-    target = Path(path)
-    if target.is_dir():
-        from .errors import OutputError
-
-        raise OutputError(f"cannot write {str(target)!r}: it is a directory; give a file name inside it.")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        from .errors import OutputError
-
-        raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}; choose a writable location.") from None
-    for stale in stale_temp_files(target):
-        with contextlib.suppress(OSError):
-            stale.unlink()
-    while True:
-        tmp = target.parent / f".{target.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # umask applies
-            break
-        except FileExistsError:  # pragma: no cover - 32 random bits collided
-            continue
-    guard = _SigintGuard()
-    _ACTIVE.add(tmp)
-    try:
-        with guard:
-            yield tmp
-            if guard.hit:
-                raise KeyboardInterrupt
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        _ABANDONED.add(tmp)
-        raise
-    finally:
-        _ACTIVE.discard(tmp)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename itself must reach the disk for the write to be durable.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # ---------------------------------------------------------------------- integrity
@@ -343,162 +160,6 @@ def save_sheet(
     return Path(path)
 
 
-# ---------------------------------------------------------------------- reading
-class _Prober:
-    """A helper process running :mod:`cortexsim._h5probe`, reused across opens, killed on a timeout."""
-
-    def __init__(self) -> None:
-        self._proc: subprocess.Popen | None = None
-        self._lock = threading.Lock()
-
-    def _start(self) -> subprocess.Popen:
-        script = Path(__file__).with_name("_h5probe.py")
-        return subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True, bufsize=1)
-
-    def probe(self, path: Path, timeout: float) -> dict[str, Any]:
-        with self._lock:
-            if self._proc is None or self._proc.poll() is not None:
-                self._proc = self._start()
-            proc = self._proc
-            assert proc.stdin is not None and proc.stdout is not None
-            try:
-                proc.stdin.write(str(path) + "\n")
-                proc.stdin.flush()
-            except OSError:  # the helper died: start another once
-                self.close()
-                proc = self._proc = self._start()
-                assert proc.stdin is not None and proc.stdout is not None
-                proc.stdin.write(str(path) + "\n")
-                proc.stdin.flush()
-            ready, _, _ = select.select([proc.stdout], [], [], timeout)
-            if not ready:
-                self.close()
-                raise SheetError(
-                    f"reading the HDF5 metadata of {str(path)!r} did not finish within {timeout:g} s: HDF5 loops "
-                    f"on some damaged metadata (e.g. zeroed attribute or dimension blocks), so the file is corrupt; "
-                    f"restore or re-record it. (On a very slow file system raise CORTEXSIM_OPEN_TIMEOUT.)"
-                )
-            line = proc.stdout.readline()
-            if not line:
-                self.close()
-                raise SheetError(f"reading the HDF5 metadata of {str(path)!r} crashed the HDF5 library; "
-                                 f"the file is corrupt. Restore or re-record it.")
-            return json.loads(line)
-
-    def close(self) -> None:
-        if self._proc is not None:
-            with contextlib.suppress(Exception):
-                self._proc.kill()
-                self._proc.wait(timeout=5)
-            for stream in (self._proc.stdin, self._proc.stdout):
-                with contextlib.suppress(Exception):
-                    stream.close()
-            self._proc = None
-
-
-_PROBER = _Prober()
-atexit.register(_PROBER.close)  # no helper process (or its pipes) outlives the interpreter
-
-
-def _probe(path: Path) -> dict[str, Any]:
-    """The file's structure (:func:`cortexsim._h5probe.probe`), read with a timeout where possible."""
-    from . import _h5probe
-
-    timeout = float(os.environ.get("CORTEXSIM_OPEN_TIMEOUT", OPEN_TIMEOUT_S))
-    if os.name == "posix" and os.environ.get("CORTEXSIM_OPEN_PROBE", "process") != "inprocess":
-        try:
-            answer = _PROBER.probe(path, timeout)
-        except OSError:  # cannot start a helper process here: read in-process (no hang guard)
-            answer = None
-        if answer is not None:
-            if "error" in answer:
-                raise SheetError(
-                    f"{str(path)!r} is not a readable HDF5 file ({answer['error']}). It may be truncated or "
-                    f"corrupt (e.g. a copy that did not finish, or a write that was killed); re-record or restore it."
-                )
-            return answer["ok"]
-    try:
-        return _h5probe.probe(str(path))
-    except Exception as exc:  # noqa: BLE001 - h5py raises OSError/KeyError/RuntimeError on damage
-        raise SheetError(
-            f"{str(path)!r} is not a readable HDF5 file ({type(exc).__name__}: {exc}). It may be truncated or "
-            f"corrupt (e.g. a copy that did not finish, or a write that was killed); re-record or restore it."
-        ) from exc
-
-
-def _check_structure(p: Path, info: dict[str, Any]) -> None:
-    """Refuse foreign, unsafe or incompletely written files from their probed structure."""
-    conventions = info["attrs"].get("Conventions", "")
-    datasets = info["datasets"]
-    if not str(conventions).startswith("cortexsim-sheet") or "responses" not in datasets:
-        raise SheetError(
-            f"{str(p)!r} is an HDF5 file but not a cortexsim Sheet (Conventions={conventions!r}, "
-            f"responses present: {'responses' in datasets}). Open it with xarray or h5py directly."
-        )
-    if conventions not in KNOWN_CONVENTIONS:
-        raise SheetError(
-            f"{str(p)!r} follows Sheet conventions {conventions!r}, which this cortexsim "
-            f"({default_attrs()['cortexsim_version']}) does not know (it reads {', '.join(KNOWN_CONVENTIONS)}); "
-            f"upgrade cortexsim, or re-save the Sheet with the version that wrote it."
-        )
-    for name, d in datasets.items():
-        if d["external"] or d["virtual"]:
-            kind = "external storage (data in another file)" if d["external"] else "a virtual dataset"
-            raise SheetError(
-                f"{str(p)!r}: variable {name!r} uses {kind}; Sheets keep all data inside the file, and "
-                f"following it would let a file make cortexsim read arbitrary local files. Refused."
-            )
-        if d["shape"] and int(np.prod(d["shape"], dtype=np.int64)) == 0:
-            continue
-        if d.get("chunks_expected") is not None and d["chunks_written"] < d["chunks_expected"]:
-            raise SheetError(
-                f"{str(p)!r}: variable {name!r} declares shape {tuple(d['shape'])} but only "
-                f"{d['chunks_written']} of its {d['chunks_expected']} chunks were ever written; the file is "
-                f"incomplete (a killed write?) or damaged. Re-record it."
-            )
-        scale_only = d["attrs"].get("CLASS") == "DIMENSION_SCALE" and name in ("stimulus", "unit", "time", "repeat")
-        if d["chunks"] is None and d["storage_bytes"] == 0 and not scale_only:
-            raise SheetError(f"{str(p)!r}: variable {name!r} was never written (no storage); the file is incomplete.")
-        if d.get("max_end", 0) > info["file_size"]:
-            raise SheetError(
-                f"{str(p)!r}: the data of {name!r} ends at byte {d['max_end']} but the file has "
-                f"{info['file_size']} bytes; it is truncated. Restore or re-record it."
-            )
-
-
-class _GuardedArray:
-    """Lazy, sliceable view of one variable that turns read failures into a SheetError."""
-
-    def __init__(self, var: xr.Variable, path: Path, name: str) -> None:
-        self._var, self._path, self._name = var, path, name
-        self.shape, self.dtype, self.ndim = var.shape, var.dtype, var.ndim
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        try:
-            return np.asarray(self._var[key].values)
-        except SheetError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - h5py/HDF5 raise OSError, RuntimeError, ValueError ...
-            raise SheetError(
-                f"reading {self._name!r} of Sheet file {str(self._path)!r} failed ({type(exc).__name__}: {exc}); "
-                f"the file is damaged there (a chunk failing its checksum or decompression). Restore or "
-                f"re-record it."
-            ) from exc
-
-
-def _dask_chunks(chunks: Mapping[str, Any] | str | int, var: xr.Variable, preferred: tuple[int, ...] | None) -> Any:
-    from dask.array.core import normalize_chunks
-
-    if isinstance(chunks, Mapping):
-        unknown = set(chunks) - set(var.dims)
-        if unknown:
-            raise SheetError(f"chunks names dims {sorted(unknown)} that 'responses' lacks (dims {var.dims}).")
-        spec: Any = tuple(chunks.get(d, "auto") for d in var.dims)
-    else:
-        spec = chunks
-    return normalize_chunks(spec, var.shape, dtype=var.dtype, previous_chunks=preferred)
-
 
 def open_sheet(
     path: str | os.PathLike,
@@ -559,28 +220,6 @@ def open_sheet(
         raise SheetError(f"Sheet file {str(p)!r}: {exc}") from exc
     return ds
 
-
-def _wrap_lazy(ds: xr.Dataset, p: Path, chunks: Any) -> xr.Dataset:
-    """Put every data variable behind :class:`_GuardedArray` (dask-chunked, or loaded when chunks is None)."""
-    import dask.array as da
-
-    out = {}
-    for name, var in ds.data_vars.items():
-        guarded = _GuardedArray(var.variable, p, str(name))
-        if chunks is None:
-            data: Any = guarded[(slice(None),) * var.ndim]
-        else:
-            preferred = var.encoding.get("chunksizes") or var.encoding.get("preferred_chunks")
-            if isinstance(preferred, dict):
-                preferred = tuple(preferred.get(d, s) for d, s in zip(var.dims, var.shape))
-            data = da.from_array(guarded, chunks=_dask_chunks(chunks, var.variable, preferred),
-                                 name=f"open_sheet-{name}-{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:8]}"
-                                      f"-{os.stat(p).st_mtime_ns}",
-                                 lock=False, asarray=True, meta=np.empty((0,) * var.ndim, dtype=var.dtype))
-        new = xr.Variable(var.dims, data, var.attrs)
-        new.encoding = dict(var.encoding)
-        out[name] = new
-    return ds.assign(out)
 
 
 class SheetWriter:
