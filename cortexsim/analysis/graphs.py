@@ -29,7 +29,11 @@ from ._common import as_numpy, grid_rowcol, jsonable, unit_coords
 from ._params import fill_doc, validate_params
 from ._neighbours import DEFAULT_K  # noqa: F401  (re-exported: the k used when neither radius_mm nor k is given)
 
+#: Parameters of the functions of a neighbour graph (``none``: SHARED).
+_GRAPH = {"G": [nx.Graph], "pref": [None, xr.DataArray, dict], "attr": [str], "include_none": [bool]}
 
+
+@validate_params()  # connectivity: SHARED (4 or 8)
 def grid_edges(row: np.ndarray, col: np.ndarray, connectivity: int = 4) -> np.ndarray:
     """Edges (E, 2) of unit indices between grid neighbours, each undirected edge once.
 
@@ -38,8 +42,6 @@ def grid_edges(row: np.ndarray, col: np.ndarray, connectivity: int = 4) -> np.nd
     row, col : int arrays (n_units,), unique (row, col) cells, >= 0
     connectivity : 4 or 8
     """
-    if connectivity not in (4, 8):
-        raise ParameterError(f"connectivity must be 4 or 8; got {connectivity!r}.")
     row, col = np.asarray(row, dtype=np.int64), np.asarray(col, dtype=np.int64)
     lookup = np.full((row.max() + 2, col.max() + 2), -1, dtype=np.int64)  # +1 pad: neighbours off the edge read -1
     lookup[row, col] = np.arange(len(row))
@@ -182,6 +184,7 @@ def _labels_of(G: nx.Graph, pref: xr.DataArray | dict[Any, Any] | None, attr: st
     return {n: mapping[n] for n in G.nodes}
 
 
+@validate_params(_GRAPH)
 def same_preference_subgraph(
     G: nx.Graph, pref: xr.DataArray | dict[Any, Any] | None = None, *, none: str = "none", attr: str = "preference"
 ) -> nx.Graph:
@@ -198,6 +201,7 @@ def same_preference_subgraph(
     return H
 
 
+@validate_params(_GRAPH)
 def component_sizes(
     G: nx.Graph, pref: xr.DataArray | dict[Any, Any] | None = None, *, none: str = "none", attr: str = "preference"
 ) -> xr.Dataset:
@@ -217,6 +221,7 @@ def component_sizes(
     )
 
 
+@validate_params(_GRAPH)
 def preference_modularity(
     G: nx.Graph,
     pref: xr.DataArray | dict[Any, Any] | None = None,
@@ -242,6 +247,7 @@ def preference_modularity(
     return float(nx.algorithms.community.modularity(H, groups.values(), weight=None))
 
 
+@validate_params({"G": [nx.Graph], "path": [str, os.PathLike]})
 def write_graphml(G: nx.Graph, path: str | os.PathLike) -> Path:
     """Write ``G`` as GraphML (atomically); numpy/list attributes become plain types or JSON strings."""
     import json

@@ -17,7 +17,7 @@ from scipy.spatial.distance import pdist, squareform
 from ..errors import ParameterError, SheetError, UndefinedStatisticError
 from ._common import (category_coords, check_sheet, finite_sheet, group_moments, pearson_normalise, responses,
                       undefined_norm, unit_coords)
-from ._params import Interval, fill_doc, validate_params
+from ._params import Interval, Options, fill_doc, validate_params
 from ._grid import select_area
 
 #: Metrics whose RDM is computed from a chunked Gram matrix (lazy on dask Sheets).
@@ -159,6 +159,7 @@ def rdm(
                      dim=xr.DataArray(areas, dims="area", name="area"))
 
 
+@validate_params({"method": [Options(("kendall", "spearman"))]})
 def compare_rdms(a: xr.DataArray | np.ndarray, b: xr.DataArray | np.ndarray, method: str = "kendall") -> xr.DataArray:
     """Rank correlation of the upper triangles (diagonal excluded) of two RDMs.
 
@@ -172,8 +173,6 @@ def compare_rdms(a: xr.DataArray | np.ndarray, b: xr.DataArray | np.ndarray, met
     -------
     DataArray: the statistic (scalar, or over ``area``), attrs/var ``pvalue``.
     """
-    if method not in ("kendall", "spearman"):
-        raise ParameterError(f"method must be 'kendall' or 'spearman'; got {method!r}.")
     if isinstance(a, xr.DataArray) and isinstance(b, xr.DataArray) and "area" in a.dims and "area" in b.dims:
         areas = [x for x in a["area"].values if x in set(b["area"].values)]
         if not areas:

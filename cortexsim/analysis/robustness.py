@@ -33,6 +33,10 @@ from ._params import Interval, Options, validate_params
 
 Data = Any  # a DataLoader yielding (x, y) batches, or a tuple (images, labels)
 
+#: Constraints of the parameters every robustness function shares (``seed``: SHARED).
+_MODEL = {"model": [nn.Module], "batch_size": [Interval(1, None, integer=True)],
+          "device": [None, str, torch.device]}
+
 
 # --------------------------------------------------------------------------- evaluation
 
@@ -41,13 +45,13 @@ def _batches(data: Data, batch_size: int = 256) -> Iterable[tuple[torch.Tensor, 
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(torch.is_tensor(t) or isinstance(t, np.ndarray) for t in data):
         x, y = (torch.as_tensor(t) for t in data)
         if len(x) != len(y):
-            raise ValueError(f"images ({len(x)}) and labels ({len(y)}) differ in length.")
+            raise ParameterError(f"images ({len(x)}) and labels ({len(y)}) differ in length.")
         for s in range(0, len(x), batch_size):
             yield x[s : s + batch_size], y[s : s + batch_size]
     else:
         for batch in data:
             if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-                raise ValueError("a data loader must yield (images, labels) batches.")
+                raise ParameterError("a data loader must yield (images, labels) batches.")
             yield batch[0], batch[1]
 
 
@@ -58,6 +62,7 @@ def _device(model: nn.Module, device: str | torch.device | None) -> torch.device
     return p.device if p is not None else torch.device("cpu")
 
 
+@validate_params(_MODEL)
 def accuracy(model: nn.Module, data: Data, device: str | torch.device | None = None, batch_size: int = 256) -> float:
     """Top-1 accuracy (fraction in [0, 1]) of ``model`` on ``data`` in eval mode.
 
@@ -75,7 +80,7 @@ def accuracy(model: nn.Module, data: Data, device: str | torch.device | None = N
             correct += int((logits.argmax(dim=1) == y).sum())
             total += len(y)
     if total == 0:
-        raise ValueError("no data to evaluate: the loader / tensors are empty.")
+        raise UndefinedStatisticError("no data to evaluate: the loader / tensors are empty.")
     return correct / total
 
 
@@ -104,8 +109,9 @@ def rsm_similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(va @ vb) / den if den > 0 else float("nan")
 
 
-@validate_params({"n_repeats": [Interval(1, None, integer=True)], "scope": [Options(("readout", "all"))],
-                  "similarity": [Options(("cosine", "correlation"))]}, positional=("seed",))
+@validate_params({**_MODEL, "layer_name": [str], "n_repeats": [Interval(1, None, integer=True)],
+                  "scope": [Options(("readout", "all"))], "similarity": [Options(("cosine", "correlation"))]},
+                 positional=("seed",))
 def weight_noise_robustness(
     model: nn.Module,
     layer_name: str,
@@ -151,11 +157,11 @@ def weight_noise_robustness(
     """
     levels_arr = np.asarray(levels, dtype=float)
     if levels_arr.ndim != 1 or (levels_arr < 0).any():
-        raise ValueError("levels must be a 1-D sequence of non-negative noise levels.")
+        raise ParameterError("levels must be a 1-D sequence of non-negative noise levels.")
     work = copy.deepcopy(model)
     readout = find_module(work, layer_name)
     if not isinstance(getattr(readout, "weight", None), torch.Tensor):
-        raise ValueError(f"module {layer_name!r} has no weight tensor to read class weight vectors from.")
+        raise ParameterError(f"module {layer_name!r} has no weight tensor to read class weight vectors from.")
     params = [readout.weight] if scope == "readout" else [p for p in work.parameters() if p.ndim >= 2]
     clean = [p.detach().clone() for p in params]
     scales = [p.float().std() for p in clean]
@@ -189,6 +195,7 @@ def weight_noise_robustness(
 # --------------------------------------------------------------------------- input noise
 
 
+@validate_params({**_MODEL, "preprocess": [None, Callable]})
 def input_noise_robustness(
     model: nn.Module,
     images: torch.Tensor | np.ndarray,
@@ -219,11 +226,11 @@ def input_noise_robustness(
     x = torch.as_tensor(images).float()
     y = torch.as_tensor(labels).long()
     if x.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W); got shape {tuple(x.shape)}.")
+        raise ParameterError(f"images must be (N, C, H, W); got shape {tuple(x.shape)}.")
     if len(x) != len(y):
-        raise ValueError(f"{len(x)} images but {len(y)} labels.")
+        raise ParameterError(f"{len(x)} images but {len(y)} labels.")
     if float(x.min()) < 0 or float(x.max()) > 1:
-        raise ValueError("images must be in [0, 1] (corruption levels are defined on that range); pass preprocess= for normalisation.")
+        raise ParameterError("images must be in [0, 1] (corruption levels are defined on that range); pass preprocess= for normalisation.")
     from ..stimuli.corruptions import apply_noise as noise  # part of the package: no fallback copy
 
     prep = preprocess or (lambda t: t)
@@ -246,12 +253,11 @@ def input_noise_robustness(
 # --------------------------------------------------------------------------- pruning
 
 
+@validate_params({"weight": [torch.Tensor], "fraction": [Interval(0, 1)]})
 def l2_channel_mask(weight: torch.Tensor, fraction: float) -> torch.Tensor:
     """Boolean keep-mask over output channels (dim 0): False for the ``round(fraction·C)``
     channels whose weights have the lowest L2 norm (same count and order as
     ``torch.nn.utils.prune.ln_structured(n=2, dim=0)``)."""
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"pruning fractions must lie in [0, 1]; got {fraction}.")
     c = weight.shape[0]
     k = int(round(fraction * c))
     norms = weight.detach().reshape(c, -1).double().norm(dim=1)
@@ -261,6 +267,7 @@ def l2_channel_mask(weight: torch.Tensor, fraction: float) -> torch.Tensor:
     return keep
 
 
+@validate_params({**_MODEL, "layers": [list, tuple], "fraction": [Interval(0, 1)], "prune_bias": [bool]})
 def prune_channels(model: nn.Module, layers: Sequence[str], fraction: float, *, prune_bias: bool = True) -> nn.Module:
     """A pruned deep copy of ``model``: in each layer the lowest-L2 output channels are zeroed.
 
@@ -273,7 +280,7 @@ def prune_channels(model: nn.Module, layers: Sequence[str], fraction: float, *, 
             m = find_module(pruned, name)
             w = getattr(m, "weight", None)
             if not isinstance(w, torch.Tensor) or w.ndim < 2:
-                raise ValueError(f"layer {name!r} has no (out, in, ...) weight to prune channels of.")
+                raise ParameterError(f"layer {name!r} has no (out, in, ...) weight to prune channels of.")
             keep = l2_channel_mask(w, fraction)
             w.mul_(keep.view(-1, *([1] * (w.ndim - 1))).to(w.dtype))
             b = getattr(m, "bias", None)
@@ -282,6 +289,7 @@ def prune_channels(model: nn.Module, layers: Sequence[str], fraction: float, *, 
     return pruned
 
 
+@validate_params({**_MODEL, "layers": [list, tuple], "eval_fn": [Callable], "prune_bias": [bool]})
 def pruning_curve(
     model: nn.Module,
     layers: Sequence[str],
@@ -304,10 +312,10 @@ def pruning_curve(
     xarray.Dataset, dim ``fraction``: ``accuracy``, ``n_pruned`` (channels zeroed over all layers).
     """
     if not layers:
-        raise ValueError("give at least one layer name to prune.")
+        raise ParameterError("give at least one layer name to prune.")
     fr = np.asarray(fractions, dtype=float)
-    if fr.ndim != 1 or fr.size == 0:
-        raise ValueError("fractions must be a non-empty 1-D sequence in [0, 1].")
+    if fr.ndim != 1 or fr.size == 0 or not np.all((fr >= 0) & (fr <= 1)):
+        raise ParameterError("fractions must be a non-empty 1-D sequence in [0, 1].")
     acc = np.empty(len(fr))
     n_pruned = np.empty(len(fr), dtype=np.int64)
     for i, f in enumerate(fr):
