@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from ..errors import SheetError
+from ..errors import ParameterError, SheetError
 from ..grid import Grid, bin_units, default_resolution, resample, smooth_nan, unit_positions
 
 
@@ -115,7 +115,7 @@ def to_grid(
     method : str, the method actually used
     """
     if method not in ("auto", "bin", "linear", "nearest"):
-        raise ValueError(f"method must be 'auto', 'bin', 'linear' or 'nearest'; got {method!r}.")
+        raise ParameterError(f"method must be 'auto', 'bin', 'linear' or 'nearest'; got {method!r}.")
     res = default_resolution(pos) if resolution_mm is None else float(resolution_mm)
     x, y = grid_axes(pos, res)
     if method in ("auto", "bin"):

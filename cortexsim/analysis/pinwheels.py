@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import SheetError, UndefinedStatisticError
+from ..errors import ParameterTypeError, SheetError, UndefinedStatisticError
 from ._params import Interval, Options, fill_doc, validate_params
 from ._grid import from_grid_dataarray, grid_dataarray, positions_of, select_area, to_grid, unit_values
 
@@ -36,7 +36,7 @@ def _orientation_input(obj: Any, var: str | None) -> xr.DataArray:
         return obj[names[0]]
     if isinstance(obj, xr.DataArray):
         return obj
-    raise TypeError(f"pinwheels needs a DataArray or Dataset of preferred orientations; got {type(obj).__name__}.")
+    raise ParameterTypeError(f"pinwheels needs a DataArray or Dataset of preferred orientations; got {type(obj).__name__}.")
 
 
 def winding_numbers(phase: np.ndarray) -> np.ndarray:
