@@ -44,22 +44,26 @@ default: the statistics belong to the training data, which cortexsim does not fi
 """
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torchvision
 from torch import nn
-from torch.nn import functional as F
 
-from .base import AdapterError
+from cortexsim.errors import AdapterError
+from cortexsim.modules import close_matches
+from cortexsim.seeding import seeded
 
-ARCHS: tuple[str, ...] = ("resnet18", "vgg16", "densenet121", "resnet20", "smallcnn", "th_mnist", "th_cifar")
+from .cnns import BasicBlock20, ResNet20, small_cnn, th_net  # noqa: F401  (old import path: adapters.archs)
+
 #: Initialisations of a replaced stem conv (``stem_init``): ``"fan_out"`` Kaiming normal (fan-out, ReLU) as
 #: torchvision initialises its other convs; ``"pytorch"`` the ``nn.Conv2d`` default (Kaiming uniform, a = √5),
 #: as bootphon/topography's ResNet-18 conv1; ``"fan_in"`` Kaiming normal (fan-in), as its DenseNet-121 conv0.
 STEM_INITS: tuple[str, ...] = ("fan_out", "pytorch", "fan_in")
-_ALIASES = {"vgg16_bn": "vgg16"}
 #: Channel mean and s.d. the references normalise with (``input_norm``).
 INPUT_NORMS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # TDANN (VISSL configs)
@@ -69,139 +73,132 @@ INPUT_NORMS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "mnist": ((0.1307,), (0.3081,)),  # Truong & Hasson, train_mnist.py
 }
 
-#: Name (inside the arch) of the final classifier Linear, used by ``features`` and topographic heads.
-HEAD: dict[str, str] = {
-    "resnet18": "fc",
-    "vgg16": "classifier.6",
-    "densenet121": "classifier",
-    "resnet20": "linear",
-    "smallcnn": "out",
-    "th_mnist": "fc2",
-    "th_cifar": "fc2",
-}
+# --------------------------------------------------------------------------- the registry
 
 
-#: Default areas (area -> module inside the arch) of an untrained / baseline network.
-DEFAULT_AREAS: dict[str, dict[str, str]] = {
-    "resnet18": {"V1": "layer2.0", "IT": "layer4.1"},
-    "vgg16": {"V1": "features.22", "IT": "features.42"},
-    "densenet121": {"V1": "features.denseblock2", "IT": "features.denseblock4"},
-    "resnet20": {"V1": "layer2.0", "IT": "layer3.2"},
-    "smallcnn": {"IT": "topo"},
-    "th_mnist": {"IT": "fc1"},
-    "th_cifar": {"IT": "fc1"},
-}
+@dataclass(frozen=True)
+class ArchOptions:
+    """What a registered builder is given besides ``num_classes`` (chosen by :func:`build_arch`).
+
+    in_channels : image channels (3 RGB, 1 grey)
+    cifar : use the small-image stem (3×3 / stride 1 first conv) where the arch has a choice
+    maxpool : keep (True) / drop (False) the stem max-pool; None: the arch's own rule
+    stem_init : one of :data:`STEM_INITS`, the init of a replaced stem conv
+    topo_units : width of the dense topographic layer (an arch with its own, ``topo_layer`` set, builds
+        it this wide; any other gets its head replaced by ``topo → ReLU → out`` after building)
+    """
+
+    in_channels: int = 3
+    cifar: bool = True
+    maxpool: bool | None = None
+    stem_init: str = "fan_out"
+    topo_units: int | None = None
 
 
-def canonical_arch(arch: str, allowed: tuple[str, ...] = ARCHS) -> str:
-    """Resolve aliases and check ``arch`` is one of ``allowed`` (AdapterError otherwise)."""
-    name = _ALIASES.get(arch, arch)
-    if name not in allowed:
-        raise AdapterError(f"unknown or unsupported architecture {arch!r} for this method; choose one of {', '.join(allowed)}.")
-    return name
+@dataclass(frozen=True)
+class ArchSpec:
+    """Registry entry of an architecture (see :func:`register_arch`)."""
+
+    name: str
+    builder: Callable[[int, ArchOptions], nn.Module]
+    head: str
+    default_areas: dict[str, str]
+    layers: tuple[str, ...] = ()
+    layer_areas: dict[str, str] = field(default_factory=dict)
+    topo_layer: str | None = None
+    aliases: tuple[str, ...] = ()
 
 
-# --------------------------------------------------------------------------- ResNet-20 (CIFAR)
+_ARCHS: dict[str, ArchSpec] = {}
+_ALIASES: dict[str, str] = {}
 
 
-class _ShortcutA(nn.Module):
-    """He et al.'s option-A shortcut: stride-2 subsampling and zero-padded channels (no parameters)."""
+def register_arch(
+    name: str,
+    *,
+    head: str,
+    default_areas: dict[str, str],
+    layers: Sequence[str] = (),
+    layer_areas: dict[str, str] | None = None,
+    topo_layer: str | None = None,
+    aliases: Sequence[str] = (),
+) -> Callable[[Callable[[int, ArchOptions], nn.Module]], Callable[[int, ArchOptions], nn.Module]]:
+    """Register ``builder(num_classes, opts: ArchOptions) -> nn.Module`` as architecture ``name``
+    (as torchvision's ``register_model``); every method taking registered archs then accepts it.
 
-    def __init__(self, planes: int) -> None:
-        super().__init__()
-        self.pad = planes // 4
+    Parameters
+    ----------
+    name : str
+        The ``arch`` argument of every method's ``build`` / ``cortexsim train --arch``.
+    head : str
+        Module name of the final classifier ``nn.Linear`` (its input is ``features()``).
+    default_areas : dict area -> module name
+        Areas of a baseline / untrained network (``{"V1": "layer2.0", "IT": "layer4.1"}``).
+    layers : sequence of str
+        Conv2d modules a conv-level method (``channel``) regularises by default; empty: it does not
+        take this arch.
+    layer_areas : dict area -> module name, optional
+        Areas among ``layers`` (``channel`` / ``topoloss`` exports).
+    topo_layer : str, optional
+        The arch's own dense topographic Linear (``ws`` / ``as``), built ``opts.topo_units`` wide.
+        None: ``topo_units`` replaces the head by ``Sequential(topo, act, out)``.
+    aliases : sequence of str
+        Other names for it (``vgg16_bn``).
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+    Examples
+    --------
+    >>> @register_arch("tiny", head="fc", default_areas={"IT": "conv"})
+    ... def tiny(num_classes, opts):
+    ...     return nn.Sequential(OrderedDict(conv=nn.Conv2d(opts.in_channels, 8, 3), pool=nn.AdaptiveAvgPool2d(1),
+    ...                                      flat=nn.Flatten(), fc=nn.Linear(8, num_classes)))
+    """
+    if name in _ARCHS or name in _ALIASES:
+        raise AdapterError(f"architecture {name!r} is already registered.")
 
+    def decorate(builder: Callable[[int, ArchOptions], nn.Module]) -> Callable[[int, ArchOptions], nn.Module]:
+        _ARCHS[name] = ArchSpec(name, builder, head, dict(default_areas), tuple(layers), dict(layer_areas or {}),
+                                topo_layer, tuple(aliases))
+        _ALIASES.update({a: name for a in aliases})
+        return builder
 
-class BasicBlock20(nn.Module):
-    """3×3–BN–ReLU–3×3–BN + shortcut, ReLU (CIFAR ResNet block)."""
-
-    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut: nn.Module = _ShortcutA(planes) if stride != 1 or in_planes != planes else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class ResNet20(nn.Module):
-    """CIFAR ResNet-20 (He et al. 2016, §4.2): (N, in_channels, H, W) -> (N, num_classes)."""
-
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, depth: int = 20) -> None:
-        super().__init__()
-        if (depth - 2) % 6:
-            raise AdapterError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56 ...); got {depth}.")
-        n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        layers, in_planes = [], 16
-        for planes, stride in ((16, 1), (32, 2), (64, 2)):
-            blocks = []
-            for i in range(n):
-                blocks.append(BasicBlock20(in_planes, planes, stride if i == 0 else 1))
-                in_planes = planes
-            layers.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = layers
-        self.linear = nn.Linear(64, num_classes)
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer3(self.layer2(self.layer1(out)))
-        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-        return self.linear(out)
+    return decorate
 
 
-# --------------------------------------------------------------------------- small CNN (Truong–Hasson)
+def arch_names() -> tuple[str, ...]:
+    """Names of the registered architectures, in registration order (aliases not included)."""
+    return tuple(_ARCHS)
 
 
-def small_cnn(num_classes: int, in_channels: int = 3, n_topo: int = 121) -> nn.Sequential:
-    """Three conv blocks, then a dense ``topo`` layer of ``n_topo`` units (the topographic grid) and ``out``."""
-
-    def block(c_in: int, c_out: int) -> list[nn.Module]:
-        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-
-    feats = [*block(in_channels, 32), *block(32, 64), *block(64, 128), nn.AdaptiveAvgPool2d(2), nn.Flatten()]
-    return nn.Sequential(
-        OrderedDict(
-            features=nn.Sequential(*feats),
-            topo=nn.Linear(128 * 4, n_topo),
-            act=nn.ReLU(inplace=True),
-            out=nn.Linear(n_topo, num_classes),
-        )
-    )
+def get_arch(arch: str, allowed: Sequence[str] | None = None) -> ArchSpec:
+    """The :class:`ArchSpec` of ``arch`` (or an alias); AdapterError with close matches if it is not
+    registered or not among ``allowed`` (a method's supported archs; default all registered)."""
+    name = _ALIASES.get(arch, arch) if isinstance(arch, str) else arch
+    choices = tuple(_ARCHS) if allowed is None else tuple(allowed)
+    if name not in _ARCHS or name not in choices:
+        close = close_matches(str(arch), [*choices, *(a for a, n in _ALIASES.items() if n in choices)])
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        what = "unknown architecture" if name not in _ARCHS else "unsupported architecture"
+        raise AdapterError(f"{what} {arch!r}{' for this method' if name in _ARCHS else ''}.{hint} "
+                           f"Choose one of {', '.join(choices)}"
+                           f"{'' if allowed is not None else ' (or register one with adapters.archs.register_arch)'}.")
+    return _ARCHS[name]
 
 
-def th_net(kind: str, num_classes: int, in_channels: int = 3, n_topo: int = 121, dropout: float = 0.5) -> nn.Sequential:
-    """Truong & Hasson's reference networks: ``kind`` "mnist" (``MinimalCNN_GAP_DO``) or "cifar"
-    (``DeeperCNN_CIFAR10``); ``fc1`` is the n_topo-unit topographic layer (see module docstring)."""
-    widths = (32, 64) if kind == "mnist" else (32, 64, 128, 256)
-    layers: list[tuple[str, nn.Module]] = []
-    c_in = in_channels
-    for i, c_out in enumerate(widths, start=1):
-        layers.append((f"conv{i}", nn.Conv2d(c_in, c_out, 3, padding=1)))
-        if kind == "cifar":
-            layers.append((f"bn{i}", nn.BatchNorm2d(c_out)))
-        layers.append((f"relu{i}", nn.ReLU()))
-        if kind == "mnist" or i < len(widths):
-            layers.append((f"pool{i}", nn.MaxPool2d(2)))
-        c_in = c_out
-    layers += [("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc1", nn.Linear(c_in, n_topo)),
-               ("relu", nn.ReLU()), ("dropout", nn.Dropout(dropout)), ("fc2", nn.Linear(n_topo, num_classes))]
-    return nn.Sequential(OrderedDict(layers))
+def canonical_arch(arch: str, allowed: Sequence[str] | None = None) -> str:
+    """Resolve aliases and check ``arch`` is registered and one of ``allowed`` (AdapterError otherwise)."""
+    return get_arch(arch, allowed).name
 
 
-# --------------------------------------------------------------------------- builders
+def input_channels(model: nn.Module, default: int = 3) -> int:
+    """Image channels ``model`` takes: its first Conv2d's ``in_channels`` (else ``default``).
+
+    Used to probe a network with a zero image of the right shape (1-channel archs take (N, 1, H, W)).
+    """
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return default if conv is None else int(conv.in_channels)
+
+
+# --------------------------------------------------------------------------- registered builders
 
 
 def _cifar_conv(in_channels: int, out_channels: int, init: str = "fan_out") -> nn.Conv2d:
@@ -214,12 +211,85 @@ def _cifar_conv(in_channels: int, out_channels: int, init: str = "fan_out") -> n
     return conv
 
 
+_RESNET18_AREAS = {"V1": "layer2.1.conv2", "IT": "layer4.1.conv2"}
+
+
+@register_arch("resnet18", head="fc", default_areas={"V1": "layer2.0", "IT": "layer4.1"},
+               layers=("conv1", "layer1.1.conv2", "layer2.1.conv2", "layer3.1.conv2", "layer4.1.conv2"),
+               layer_areas=_RESNET18_AREAS)
+def _resnet18(num_classes: int, opts: ArchOptions) -> nn.Module:
+    model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
+    if opts.cifar:
+        model.conv1 = _cifar_conv(opts.in_channels, 64, opts.stem_init)
+        if not opts.maxpool:
+            model.maxpool = nn.Identity()
+    elif opts.in_channels != 3:
+        model.conv1 = nn.Conv2d(opts.in_channels, 64, 7, 2, 3, bias=False)
+    if opts.maxpool is False:
+        model.maxpool = nn.Identity()
+    return model
+
+
+_VGG_CONVS = (0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40)
+
+
+@register_arch("vgg16", head="classifier.6", default_areas={"V1": "features.22", "IT": "features.42"},
+               layers=tuple(f"features.{i}" for i in _VGG_CONVS), layer_areas={"V1": "features.20", "IT": "features.40"},
+               aliases=("vgg16_bn",))
+def _vgg16(num_classes: int, opts: ArchOptions) -> nn.Module:
+    model = torchvision.models.vgg16_bn(weights=None, num_classes=num_classes)
+    if opts.in_channels != 3:
+        model.features[0] = nn.Conv2d(opts.in_channels, 64, 3, padding=1)
+    return model
+
+
+@register_arch("densenet121", head="classifier",
+               default_areas={"V1": "features.denseblock2", "IT": "features.denseblock4"},
+               layers=("features.conv0", "features.denseblock1.denselayer6.conv2", "features.denseblock2.denselayer12.conv2",
+                       "features.denseblock3.denselayer24.conv2", "features.denseblock4.denselayer16.conv2"),
+               layer_areas={"V1": "features.denseblock2.denselayer12.conv2", "IT": "features.denseblock4.denselayer16.conv2"})
+def _densenet121(num_classes: int, opts: ArchOptions) -> nn.Module:
+    model = torchvision.models.densenet121(weights=None, num_classes=num_classes)
+    if opts.cifar:
+        model.features.conv0 = _cifar_conv(opts.in_channels, model.features.conv0.out_channels, opts.stem_init)
+    elif opts.in_channels != 3:
+        model.features.conv0 = nn.Conv2d(opts.in_channels, 64, 7, 2, 3, bias=False)
+    return model
+
+
+@register_arch("resnet20", head="linear", default_areas={"V1": "layer2.0", "IT": "layer3.2"})
+def _resnet20(num_classes: int, opts: ArchOptions) -> nn.Module:
+    return ResNet20(num_classes, opts.in_channels)
+
+
+@register_arch("smallcnn", head="out", default_areas={"IT": "topo"}, topo_layer="topo")
+def _smallcnn(num_classes: int, opts: ArchOptions) -> nn.Module:
+    return small_cnn(num_classes, opts.in_channels, opts.topo_units or 121)
+
+
+@register_arch("th_mnist", head="fc2", default_areas={"IT": "fc1"}, topo_layer="fc1")
+def _th_mnist(num_classes: int, opts: ArchOptions) -> nn.Module:
+    return th_net("mnist", num_classes, opts.in_channels, opts.topo_units or 121)
+
+
+@register_arch("th_cifar", head="fc2", default_areas={"IT": "fc1"}, topo_layer="fc1")
+def _th_cifar(num_classes: int, opts: ArchOptions) -> nn.Module:
+    return th_net("cifar", num_classes, opts.in_channels, opts.topo_units or 121)
+
+
+#: The built-in architectures (registered above); :func:`arch_names` also lists ones registered later.
+ARCHS: tuple[str, ...] = arch_names()
+#: Old tables, derived from the registry (built-in archs): classifier head / default areas per arch.
+HEAD: dict[str, str] = {a: s.head for a, s in _ARCHS.items()}
+DEFAULT_AREAS: dict[str, dict[str, str]] = {a: dict(s.default_areas) for a, s in _ARCHS.items()}
+
+
 def build_arch(
     arch: str,
     num_classes: int,
     *,
     in_channels: int = 3,
-    image_size: int = 32,
+    image_size: int | tuple[int, int] = 32,
     cifar_stem: bool | None = None,
     maxpool: bool | None = None,
     topo_units: int | None = None,
@@ -227,7 +297,7 @@ def build_arch(
     stem_init: str = "fan_out",
     input_norm: Any = None,
 ) -> nn.Module:
-    """Build one of :data:`ARCHS` with random weights.
+    """Build a registered architecture (:func:`arch_names`) with random weights.
 
     Parameters
     ----------
@@ -236,14 +306,14 @@ def build_arch(
         Size of the output layer (≥ 1).
     in_channels : int
         Image channels (3 RGB, 1 grey).
-    image_size : int
-        Input side in px; chooses the stem when ``cifar_stem`` is None (≤ 64 px → CIFAR stem).
+    image_size : int or (H, W)
+        Input size in px; chooses the stem when ``cifar_stem`` is None (longer side ≤ 64 px → CIFAR stem).
     cifar_stem, maxpool : bool, optional
         ResNet-18 / DenseNet-121 stem (see module docstring).
     topo_units : int, optional
         Replace the classifier Linear(F → classes) by ``Sequential(topo=Linear(F → topo_units),
         act=ReLU, out=Linear(topo_units → classes))`` — the dense topographic layer of ``ws``/``as``
-        (``smallcnn``, ``th_mnist``, ``th_cifar``: the width of their own topographic layer).
+        (archs with their own topographic layer, ``smallcnn``, ``th_mnist``, ``th_cifar``: its width).
     stem_init : one of :data:`STEM_INITS`
         Initialisation of the CIFAR stem conv that replaces ResNet-18's conv1 / DenseNet-121's conv0.
     seed : int, optional
@@ -251,54 +321,22 @@ def build_arch(
     input_norm : str or (mean, std), optional
         Normalise the input inside the network (:func:`add_input_norm`; e.g. ``"cifar10"``).
     """
-    arch = canonical_arch(arch)
+    spec = get_arch(arch)
     if int(num_classes) != num_classes or num_classes < 1:
         raise AdapterError(f"num_classes must be a positive integer; got {num_classes!r}.")
     if stem_init not in STEM_INITS:
         raise AdapterError(f"stem_init must be one of {STEM_INITS}; got {stem_init!r}.")
-    args = (arch, int(num_classes), in_channels, image_size, cifar_stem, maxpool, topo_units, stem_init)
-    if seed is None:
-        return add_input_norm(_build(*args), input_norm, in_channels)
-    # Fork the CPU RNG so building a model does not move the caller's random stream.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return add_input_norm(_build(*args), input_norm, in_channels)
-
-
-def _build(
-    arch: str, num_classes: int, in_channels: int, image_size: int, cifar_stem: bool | None, maxpool: bool | None,
-    topo_units: int | None, stem_init: str = "fan_out",
-) -> nn.Module:
-    cifar = image_size <= 64 if cifar_stem is None else cifar_stem
-    if arch == "resnet20":
-        model: nn.Module = ResNet20(num_classes, in_channels)
-    elif arch == "smallcnn":
-        return small_cnn(num_classes, in_channels, topo_units or 121)
-    elif arch in ("th_mnist", "th_cifar"):
-        return th_net(arch[3:], num_classes, in_channels, topo_units or 121)
-    elif arch == "resnet18":
-        model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
-        if cifar:
-            model.conv1 = _cifar_conv(in_channels, 64, stem_init)
-            if not maxpool:
-                model.maxpool = nn.Identity()
-        elif in_channels != 3:
-            model.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
-        if maxpool is False:
-            model.maxpool = nn.Identity()
-    elif arch == "vgg16":
-        model = torchvision.models.vgg16_bn(weights=None, num_classes=num_classes)
-        if in_channels != 3:
-            model.features[0] = nn.Conv2d(in_channels, 64, 3, padding=1)
-    else:  # densenet121
-        model = torchvision.models.densenet121(weights=None, num_classes=num_classes)
-        if cifar:
-            model.features.conv0 = _cifar_conv(in_channels, model.features.conv0.out_channels, stem_init)
-        elif in_channels != 3:
-            model.features.conv0 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
-    if topo_units:
-        _replace_head(model, HEAD[arch], topo_units)
-    return model
+    if int(in_channels) != in_channels or in_channels < 1:
+        raise AdapterError(f"in_channels must be a positive integer (3 RGB, 1 grey); got {in_channels!r}.")
+    side = max(image_size) if isinstance(image_size, (tuple, list)) else image_size
+    opts = ArchOptions(int(in_channels), side <= 64 if cifar_stem is None else bool(cifar_stem), maxpool, stem_init,
+                       topo_units)
+    # seeded() forks the CPU RNG, so building a model does not move the caller's random stream.
+    with seeded(seed) if seed is not None else contextlib.nullcontext():
+        model = spec.builder(int(num_classes), opts)
+    if topo_units and spec.topo_layer is None:
+        _replace_head(model, spec.head, topo_units)
+    return add_input_norm(model, input_norm, int(in_channels))
 
 
 def _replace_head(model: nn.Module, head: str, n_units: int) -> None:
@@ -308,25 +346,22 @@ def _replace_head(model: nn.Module, head: str, n_units: int) -> None:
     new = nn.Sequential(
         OrderedDict(topo=nn.Linear(old.in_features, n_units), act=nn.ReLU(inplace=True), out=nn.Linear(n_units, old.out_features))
     )
-    if isinstance(parent, nn.Sequential):
+    if isinstance(parent, nn.Sequential) and attr.isdigit():  # vgg's classifier.6; named children use setattr
         parent[int(attr)] = new
     else:
         setattr(parent, attr, new)
 
 
 def topo_layer(arch: str) -> str:
-    """Name (inside the arch) of the dense topographic layer added by ``topo_units``."""
-    arch = canonical_arch(arch)
-    own = {"smallcnn": "topo", "th_mnist": "fc1", "th_cifar": "fc1"}
-    return own.get(arch, f"{HEAD[arch]}.topo")
+    """Name (inside the arch) of the dense topographic layer: the arch's own, or the one ``topo_units`` adds."""
+    spec = get_arch(arch)
+    return spec.topo_layer or f"{spec.head}.topo"
 
 
 def head_name(arch: str, topo_units: int | None = None) -> str:
     """Name of the final classifier Linear (its input is the ``features`` representation)."""
-    arch = canonical_arch(arch)
-    if topo_units and arch not in ("smallcnn", "th_mnist", "th_cifar"):
-        return f"{HEAD[arch]}.out"
-    return HEAD[arch]
+    spec = get_arch(arch)
+    return f"{spec.head}.out" if topo_units and spec.topo_layer is None else spec.head
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -4,7 +4,7 @@
 >>> net.spatial_loss()[0]      # always 0
 
 With ``layout`` the baseline also fixes positions for its areas (default areas
-per arch: :data:`adapters.archs.DEFAULT_AREAS`, or ``layers``), so that a trained
+per arch: its registered ``default_areas``, or ``layers``), so that a trained
 baseline exports to a Sheet in the same layout as the method it is compared with.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from cortexsim.layout import LAYOUTS, resolve_layout_params
 
-from .archs import ARCHS, DEFAULT_AREAS, arch_kwargs, build_arch, canonical_arch, head_name
+from .archs import ARCHS, arch_kwargs, build_arch, get_arch, head_name
 from .base import MethodSpec, TopographicNet, register
 from .hooks import PREFIX, HookedNet, check_lam, check_layout, place_layers, resolve_layers
 
@@ -39,7 +39,7 @@ def build(
 
     Parameters
     ----------
-    arch : one of :data:`adapters.archs.ARCHS`
+    arch : a registered architecture (:func:`adapters.archs.arch_names`)
     num_classes : int
     layout : str, optional
         Fix positions of the areas with this layout (any of :data:`cortexsim.layout.LAYOUTS`).
@@ -51,19 +51,20 @@ def build(
     **kwargs : ``in_channels``, ``cifar_stem``, ``maxpool``, ``stem_init``, ``input_norm`` (see
         :func:`adapters.archs.build_arch`).
     """
-    arch = canonical_arch(arch)
+    spec = get_arch(arch)
+    arch = spec.name
     check_lam(lam)
     akw = arch_kwargs(kwargs, "baseline")
     net = build_arch(arch, num_classes, image_size=image_size, seed=seed, **akw)
     if layout is not None:
         layout = check_layout(layout, LAYOUTS, "baseline")
-    defaults = DEFAULT_AREAS[arch]
+    defaults = spec.default_areas
     names = resolve_layers(net, layers, list(defaults.values()))
     areas = dict(defaults) if layers is None else {n: n for n in names}
     model = BaselineNet(net, capture=names if layout else [], head=head_name(arch))
     model.areas = {a: PREFIX + m for a, m in areas.items()}
     if layout is not None:
-        shapes = model.probe_shapes(image_size, akw.get("in_channels", 3))
+        shapes = model.probe_shapes(image_size)  # channels: the net's first conv
         extra = {"seed": seed} if layout == "retinotopic" else {}
         model.placements = place_layers(shapes, layout, {m: resolve_layout_params(layout, a, extra) for a, m in areas.items()})
         model.layout = layout

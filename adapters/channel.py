@@ -68,29 +68,21 @@ import torch
 from scipy.spatial.distance import cdist
 from torch import nn
 
-from .archs import arch_kwargs, build_arch, canonical_arch, head_name
+from .archs import arch_kwargs, arch_names, build_arch, get_arch, head_name
 from .base import AdapterError, MethodSpec, TopographicNet, register
 from .hooks import PREFIX, HookedNet, areas_for, float32_loss, check_lam, check_layout, place_layers, resolve_layers
 
 CHANNEL_LAYOUTS: tuple[str, ...] = ("grid2d", "nested_grid", "circle", "grid3d", "sphere", "nested3d")
-ARCHS: tuple[str, ...] = ("resnet18", "vgg16", "densenet121")
-_VGG_CONVS = (0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40)
-LAYERS: dict[str, tuple[str, ...]] = {
-    "resnet18": ("conv1", "layer1.1.conv2", "layer2.1.conv2", "layer3.1.conv2", "layer4.1.conv2"),
-    "densenet121": (
-        "features.conv0",
-        "features.denseblock1.denselayer6.conv2",
-        "features.denseblock2.denselayer12.conv2",
-        "features.denseblock3.denselayer24.conv2",
-        "features.denseblock4.denselayer16.conv2",
-    ),
-    "vgg16": tuple(f"features.{i}" for i in _VGG_CONVS),
-}
-AREAS: dict[str, dict[str, str]] = {
-    "resnet18": {"V1": "layer2.1.conv2", "IT": "layer4.1.conv2"},
-    "densenet121": {"V1": "features.denseblock2.denselayer12.conv2", "IT": "features.denseblock4.denselayer16.conv2"},
-    "vgg16": {"V1": "features.20", "IT": "features.40"},
-}
+
+
+def supported_archs() -> tuple[str, ...]:
+    """Registered archs with conv ``layers`` to regularise (:func:`adapters.archs.register_arch`)."""
+    return tuple(a for a in arch_names() if get_arch(a).layers)
+
+
+#: The built-in archs this method trains (resnet18, vgg16, densenet121); the layers / areas per arch
+#: are the registry's ``layers`` / ``layer_areas``.
+ARCHS: tuple[str, ...] = supported_archs()
 #: The reference's λ grid (``create_jobs.py``). The paper picks λ on the validation set and
 #: uses λ = 1 for its pruning experiment (ResNet-18, 2-D grid).
 LAMBDA_GRID: tuple[float, ...] = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0, 5.0)
@@ -195,13 +187,13 @@ def build(
 
     Parameters
     ----------
-    arch : "resnet18" | "vgg16" | "densenet121"
+    arch : "resnet18" | "vgg16" | "densenet121", or a registered arch with ``layers``
     num_classes : int
     layout : one of :data:`CHANNEL_LAYOUTS` (default ``grid2d``)
     lam : float ≥ 0
         λ (paper grid :data:`LAMBDA_GRID`; λ = 1 in the pruning experiment).
     layers : list of str, optional
-        Conv2d modules (default :data:`LAYERS` of the arch).
+        Conv2d modules (default: the arch's registered ``layers``).
     seed, image_size : int
     scale_mm : float
         Position scale (1 = the paper's [0, 1] coordinates; it changes 1/(d+1)).
@@ -215,7 +207,8 @@ def build(
         normalisation), ``cifar_stem``, ``maxpool`` (default True: stems as in the paper),
         ``stem_init`` (:data:`adapters.archs.STEM_INITS`).
     """
-    arch = canonical_arch(arch, ARCHS)
+    spec = get_arch(arch, supported_archs())
+    arch = spec.name
     lam = check_lam(lam)
     layout = check_layout(layout, CHANNEL_LAYOUTS, "channel")
     if not scale_mm > 0:
@@ -228,17 +221,17 @@ def build(
         raise AdapterError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}.")
     variant = variant_d if variant is None else variant
     kwargs.setdefault("maxpool", True)
-    kwargs.setdefault("stem_init", stems[arch])
+    kwargs.setdefault("stem_init", stems.get(arch, "fan_out"))
     akw = arch_kwargs(kwargs, "channel")
     net = build_arch(arch, num_classes, image_size=image_size, seed=seed, **akw)
-    names = resolve_layers(net, layers, LAYERS[arch], kind=nn.Conv2d)
+    names = resolve_layers(net, layers, spec.layers, kind=nn.Conv2d)
     model = ChannelNet(net, names, head_name(arch), lam, reduction)
-    shapes = model.probe_shapes(image_size, akw.get("in_channels", 3))
+    shapes = model.probe_shapes(image_size)  # channels: the net's first conv
     model.placements = place_layers(shapes, layout, {n: {"scale_mm": scale_mm, "variant": variant} for n in names})
     for name in names:
         model.set_positions(name, model.placements[PREFIX + name].positions)
     model.layout = layout
-    model.areas = areas_for(AREAS[arch], names)
+    model.areas = areas_for(spec.layer_areas, names)
     return model
 
 

@@ -12,7 +12,6 @@ Module names are ``named_modules()`` names of the wrapped architecture
 """
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -21,23 +20,15 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from cortexsim.errors import LayoutError
+from cortexsim.capture import OutputStore, evaluating
+from cortexsim.errors import LayerNotFoundError, LayoutError
 from cortexsim.layout import Placement, place
+from cortexsim.modules import resolve_module
 
+from .archs import input_channels
 from .base import AdapterError, TopographicNet
 
 PREFIX = "net."
-
-
-class _Store:
-    """Forward hook writing a module's output (or its input) into a shared dict."""
-
-    def __init__(self, store: dict[str, torch.Tensor], key: str, use_input: bool = False) -> None:
-        self.store, self.key, self.use_input = store, key, use_input
-
-    def __call__(self, module: nn.Module, args: tuple, output: torch.Tensor) -> None:
-        self.store[self.key] = args[0] if self.use_input else output
-
 
 F = TypeVar("F", bound=Callable[..., torch.Tensor])
 
@@ -89,17 +80,15 @@ def resolve_layers(
     names = list(default if layers is None else layers)
     if not names:
         raise AdapterError("layers is empty; give at least one module name, e.g. ['layer4.1'].")
-    modules = dict(net.named_modules())
     out = []
     for name in names:
-        rel = name[len(PREFIX):] if name.startswith(PREFIX) else name
-        if rel not in modules or rel == "":
-            close = difflib.get_close_matches(rel, [n for n in modules if n], n=4, cutoff=0.5)
-            hint = f" Close matches: {', '.join(close)}." if close else ""
-            raise AdapterError(f"unknown layer {name!r} for {type(net).__name__}.{hint} Valid names come from net.named_modules().")
-        if kind is not None and not isinstance(modules[rel], kind):
+        try:  # "net.<name>" (a name on the HookedNet) and "<name>" both find the module of net
+            rel, module = resolve_module(net, name, prefixes=(PREFIX,))
+        except LayerNotFoundError as exc:
+            raise AdapterError(f"unknown layer {name!r}: {exc}") from None
+        if kind is not None and not isinstance(module, kind):
             want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise AdapterError(f"layer {name!r} is a {type(modules[rel]).__name__}; this method needs a {want} layer.")
+            raise AdapterError(f"layer {name!r} is a {type(module).__name__}; this method needs a {want} layer.")
         out.append(rel)
     if len(set(out)) != len(out):
         raise AdapterError(f"layers contains duplicates: {names}.")
@@ -148,10 +137,10 @@ class HookedNet(TopographicNet):
         self.acts: dict[str, torch.Tensor] = {}
         self.capture = list(capture)
         for name in self.capture:
-            net.get_submodule(name).register_forward_hook(_Store(self.acts, name))
+            net.get_submodule(name).register_forward_hook(OutputStore(self.acts, name))
         self.head = head
         if head is not None:
-            net.get_submodule(head).register_forward_hook(_Store(self.acts, "__features__", use_input=True))
+            net.get_submodule(head).register_forward_hook(OutputStore(self.acts, "__features__", use_input=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, C, H, W) -> (N, n_outputs)."""
@@ -171,16 +160,16 @@ class HookedNet(TopographicNet):
         except KeyError:
             raise RuntimeError(f"no activation of {name!r} yet; call the model on a batch before spatial_loss().") from None
 
-    @torch.no_grad()
-    def probe_shapes(self, image_size: int, in_channels: int = 3) -> dict[str, tuple[int, ...]]:
-        """Per-stimulus output shape of every captured module for a (1, C, S, S) input."""
-        was_training = self.training
-        self.eval()
-        try:
-            device = next(self.parameters()).device
-            self.forward(torch.zeros(1, in_channels, image_size, image_size, device=device))
-        finally:
-            self.train(was_training)
+    def probe_shapes(self, image_size: int | tuple[int, int], in_channels: int | None = None) -> dict[str, tuple[int, ...]]:
+        """Per-stimulus output shape of every captured module for one (1, C, H, W) zero image.
+
+        image_size : S (square) or (H, W) in px; in_channels : C (default: the network's first conv's).
+        Probed in eval mode without autograd (no BN statistics update, no dropout draw).
+        """
+        h, w = (image_size, image_size) if isinstance(image_size, int) else (int(image_size[0]), int(image_size[1]))
+        c = input_channels(self.net) if in_channels is None else int(in_channels)
+        with evaluating(self):
+            self.forward(torch.zeros(1, c, h, w, device=self.zero().device))
         shapes = {name: tuple(self.acts[name].shape[1:]) for name in self.capture}
         self.acts.clear()
         return shapes

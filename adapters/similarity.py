@@ -62,6 +62,8 @@ from .base import AdapterError, MethodSpec, TopographicNet, register
 from .hooks import PREFIX, HookedNet, float32_loss, check_lam, check_layout, place_layers, resolve_layers
 from .tdann import _zscore
 
+#: The reference's networks first; any registered arch trains (its own topographic Linear, or a
+#: ``topo`` Linear added before the head).
 ARCHS: tuple[str, ...] = ("th_cifar", "th_mnist", "smallcnn", "resnet18", "vgg16", "densenet121")
 METRICS: tuple[str, ...] = ("correlation", "cosine", "euclidean", "sqeuclidean")
 NEIGHBOURHOODS: dict[str, float] = {"moore": math.sqrt(2), "von_neumann": 1.0}
@@ -162,7 +164,7 @@ def _builder(kind: str):
         metric: str | None = None,
         **kwargs: Any,
     ) -> TopographicNet:
-        arch = canonical_arch(arch, ARCHS)
+        arch = canonical_arch(arch)
         lam = check_lam(lam)
         layout = check_layout(layout, ("square_grid",), kind)
         metric = default_metric(arch) if metric is None else metric
@@ -193,7 +195,8 @@ def _builder(kind: str):
 
     Parameters
     ----------
-    arch : one of :data:`ARCHS` (default ``th_cifar``, the reference's CIFAR-10 network)
+    arch : a registered arch (:data:`ARCHS`, :func:`adapters.archs.arch_names`; default ``th_cifar``, the
+        reference's CIFAR-10 network)
     num_classes : int
     layout : "square_grid" (the only one; None means it)
     lam : float ≥ 0 (the reference's sweep: :func:`lambda_grid`)

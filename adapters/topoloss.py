@@ -26,7 +26,7 @@ Defaults and how they were chosen
 * **Recipe**: the package has none (TopoNets "closely followed the standard training
   procedures" of each model); the trainer's defaults are the baseline's (SGD 0.1 per 256,
   momentum 0.9, weight decay 5e-4), so a baseline and a TopoLoss run differ only by the loss.
-* **Architecture**: cortexsim's :data:`adapters.archs.ARCHS` (ResNet-18 with the CIFAR stem on
+* **Architecture**: any registered arch (:func:`adapters.archs.arch_names`: ResNet-18 with the CIFAR stem on
   small images, …) or any classification model of ``torchvision.models`` by name, random weights.
 
 Differences from the package: none in the loss (tested to 1e-5 against it, value and gradient,
@@ -48,14 +48,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from cortexsim.layout import topoloss_sheet_shape
+from cortexsim.modules import close_matches
+from cortexsim.seeding import seeded
 
-from .archs import ARCHS, HEAD, add_input_norm, arch_kwargs, build_arch
+from .archs import ARCHS, ArchSpec, add_input_norm, arch_kwargs, arch_names, build_arch, get_arch
 from .base import AdapterError, MethodSpec, TopographicNet, register
 from .hooks import PREFIX, HookedNet, check_lam, check_layout, float32_loss, place_layers, resolve_layers
 
 INTERPOLATIONS: tuple[str, ...] = ("bilinear", "nearest")
-#: Default areas (area -> module) when those modules are regularised.
-AREAS: dict[str, dict[str, str]] = {"resnet18": {"V1": "layer2.1.conv2", "IT": "layer4.1.conv2"}}
 
 
 def sheet_of(weight: torch.Tensor) -> torch.Tensor:
@@ -111,20 +111,29 @@ class TopoLossNet(HookedNet):
 
 
 def _network(arch: str, num_classes: int, image_size: int, seed: int, akw: dict[str, Any]) -> tuple[nn.Module, str | None]:
-    if arch in ARCHS:
-        return build_arch(arch, num_classes, image_size=image_size, seed=seed, **akw), HEAD[arch]
+    spec = _registered(arch)
+    if spec is not None:
+        return build_arch(spec.name, num_classes, image_size=image_size, seed=seed, **akw), spec.head
     names = torchvision.models.list_models(module=torchvision.models)
     if arch not in names:
-        raise AdapterError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHS)} or a torchvision.models "
-                           f"classifier ({', '.join(names[:6])}, …).")
+        close = close_matches(arch, [*arch_names(), *names])
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise AdapterError(f"unknown architecture {arch!r}.{hint} Use one of {', '.join(arch_names())} or a "
+                           f"torchvision.models classifier ({', '.join(names[:6])}, …).")
     norm = akw.pop("input_norm", None)
     if akw:
         raise AdapterError(f"architecture options {sorted(akw)} apply to cortexsim's own archs, not {arch!r}.")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         net = add_input_norm(torchvision.models.get_model(arch, weights=None, num_classes=num_classes), norm, 3)
     linears = [n for n, m in net.named_modules() if isinstance(m, nn.Linear)]
     return net, (linears[-1] if linears else None)
+
+
+def _registered(arch: str) -> ArchSpec | None:
+    try:
+        return get_arch(arch)
+    except AdapterError:  # not registered: maybe a torchvision classifier
+        return None
 
 
 def _default_layers(net: nn.Module, head: str | None) -> list[str]:
@@ -162,7 +171,7 @@ def build(
 
     Parameters
     ----------
-    arch : one of :data:`adapters.archs.ARCHS` or a ``torchvision.models`` classifier name
+    arch : a registered arch (:func:`adapters.archs.arch_names`) or a ``torchvision.models`` classifier name
     num_classes : int
     layout : "topoloss" (the h × w sheet; None means it)
     lam : float ≥ 0
@@ -204,7 +213,9 @@ def build(
     model = TopoLossNet(net, names, head, lam, factors, scales, interpolation)
     model.placements = place_layers(shapes, layout, {n: {"spacing_mm": spacing_mm} for n in names})
     model.layout = layout
-    chosen = {a: m for a, m in AREAS.get(arch, {}).items() if m in names}
+    # areas: the arch's registered conv areas (V1 / IT) when regularised, else the last layer as IT
+    spec = _registered(arch)
+    chosen = {a: m for a, m in (spec.layer_areas if spec else {}).items() if m in names}
     model.areas = {a: PREFIX + m for a, m in (chosen or {"IT": names[-1]}).items()}
     return model
 

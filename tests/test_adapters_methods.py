@@ -235,8 +235,8 @@ def test_export_cortex_records_in_the_trained_layout(method, kw):
 @pytest.mark.parametrize(
     "method,arch,kw,match",
     [
-        ("channel", "alexnet", {}, "unknown or unsupported architecture 'alexnet'"),
-        ("tdann", "vgg16", {}, "unsupported architecture 'vgg16'.*resnet18"),
+        ("channel", "alexnet", {}, "unknown architecture 'alexnet'.*Choose one of resnet18, vgg16, densenet121"),
+        ("tdann", "vgg16", {}, "unsupported architecture 'vgg16' for this method.*Choose one of resnet18"),
         ("channel", "resnet18", {"layers": ["layer4.2.conv2"]}, "unknown layer 'layer4.2.conv2'.*Close matches"),
         ("channel", "resnet18", {"layers": ["bn1"]}, "is a BatchNorm2d; this method needs a Conv2d"),
         ("ws", "smallcnn", {"layers": ["out"]}, "10 units; a square grid needs a perfect square"),
