@@ -62,3 +62,19 @@ def test_robustness_parameters_are_checked_before_any_work():
     assert accuracy(model, (x, y)) == pytest.approx(2 / 3)
     with pytest.raises(UndefinedStatisticError, match="no data to evaluate"):
         accuracy(model, (x[:0], y[:0]))
+
+
+def test_clustering_index_keeps_the_old_per_class_output_names_for_one_release():
+    import xarray as xr
+
+    # 4×4 grid, left half "a", right half "b": one component of 8 units per category
+    col = np.tile(np.arange(4), 4)
+    row = np.repeat(np.arange(4), 4)
+    pref = xr.DataArray(np.where(col < 2, "a", "b"), dims="unit", name="preference",
+                        coords={"row": ("unit", row), "col": ("unit", col), "x_mm": ("unit", col * 1.0),
+                                "y_mm": ("unit", row * 1.0), "unit_id": ("unit", np.arange(16))})
+    ci = analysis.clustering_index(pref, n_perm=3, seed=0)
+    assert ci["observed_per_category"].values.tolist() == [8.0, 8.0]
+    np.testing.assert_array_equal(ci["observed_per_class"].values, ci["observed_per_category"].values)
+    np.testing.assert_array_equal(ci["null_per_class"].values, ci["null_per_category"].values)
+    assert ci["null_per_class"].attrs["deprecated"] == "use null_per_category"

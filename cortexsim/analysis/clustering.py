@@ -230,7 +230,9 @@ def clustering_index(
     ``null_mean`` (C_s(M)), ``null_std``, ``p_value`` (one-sided, (1 + #null ≥ observed)/(1 + n_perm));
     ``null`` (perm,); per category ``observed_per_category``, ``n_components``, ``n_units``;
     ``null_per_category`` (perm, category). Coord ``class`` (indexed) repeats ``category``
-    under the previous release's dim name (deprecated). Attrs: adjacency, n_perm, seed.
+    under the previous release's dim name, and ``observed_per_class`` / ``null_per_class`` repeat the
+    per-category variables under their old names (both deprecated, kept for one release).
+    Attrs: adjacency, n_perm, seed.
 
     Notes
     -----
@@ -270,6 +272,9 @@ def clustering_index(
         n_components=(("category",), n_comp[0]),
         n_units=(("category",), n_units),
         null_per_category=(("perm", "category"), sizes[1:]),
+        # the previous release's names, for one release (as morans_i keeps p_sim / I_null)
+        observed_per_class=(("category",), sizes[0], {"deprecated": "use observed_per_category"}),
+        null_per_class=(("perm", "category"), sizes[1:], {"deprecated": "use null_per_category"}),
     )
     return xr.Dataset(
         data,
