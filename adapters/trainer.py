@@ -6,12 +6,10 @@
 >>> history = tr.fit()                      # list of log records (dicts)
 >>> cortex = tr.model.export_cortex()       # SimulatedCortex in the trained layout
 
-What it does on every step: forward through the method's
-:class:`~cortexsim.adapters.base.TopographicNet` (bf16 autocast on CUDA,
-channels_last), task loss (cross-entropy / the method's own, or SimCLR NT-Xent
-on a projection head) + the method's weighted spatial loss, backward, optimizer
-and scheduler step. Loss values stay on the device and are averaged over
-``log_every`` steps, so the host syncs once per log interval.
+Split by concern: the options are one :class:`~cortexsim.adapters.train_config.TrainConfig`
+(defaults, checks, CLI flags, resume rule); the step and the loop are in
+:mod:`cortexsim.adapters.loop`; the run folder's files in :mod:`cortexsim.adapters.run_folder`;
+this module validates, resolves the method's defaults and sets everything up.
 
 Run folder (``out=RUN_DIR``): ``config.json``, ``log.jsonl`` and ``metrics.csv``
 (one record per log interval: task loss, total spatial loss and each layer's
@@ -31,13 +29,8 @@ averaged over ranks, only rank 0 writes files.
 """
 from __future__ import annotations
 
-import csv
-import json
-import math
 import os
 import random
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,84 +38,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from cortexsim.io import atomic_path
-
 from .base import AdapterError, MethodSpec, TopographicNet, build_options, get_method
-from .checkpoint import load_latest_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import rng_state, set_rng_state
 from .data import Augmented, EpochSampler, load_dataset, supervised_transform
+from .loop import TrainingLoop, TrainModule, TrainStep  # noqa: F401  (TrainStep: old import path)
+from .run_folder import RunFolder, _read_config, build_net, load_trained, read_log  # noqa: F401  (old paths)
 from .schedule import SCHEDULERS, load_scheduler_state, make_scheduler
+from .simclr import ProjectionHead, TwoViews, simclr_transform
 from .train_config import TrainConfig
-from .simclr import ProjectionHead, TwoViews, nt_xent, simclr_transform
 
 TASKS = ("supervised", "simclr")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 #: Trainer arguments saved in config.json (old name; the table is :class:`TrainConfig`).
 CONFIG_KEYS = TrainConfig.names()
-
-
-class TrainModule(nn.Module):
-    """The network plus the SimCLR head (if any) as one module, so DDP / compile / checkpoints see both.
-
-    ``forward(x) -> (output, spatial_total, per_layer)``: the spatial loss is read
-    inside ``forward`` so that, under DDP, every gradient path goes through the
-    wrapped call.
-    """
-
-    def __init__(self, net: TopographicNet, head: nn.Module | None = None) -> None:
-        super().__init__()
-        self.net = net
-        self.head = head
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        out = self.head(self.net.features(x)) if self.head is not None else self.net(x)
-        total, per_layer = self.net.spatial_loss()
-        return out, total, per_layer
-
-
-class TrainStep:
-    """One optimisation step, with no host sync: ``step(x, y) -> (3 + n_layers,) float32 on device``.
-
-    The returned vector is ``[loss, task_loss, spatial_loss, per-layer spatial …]``
-    (detached); ``layer_names`` gives the order of the per-layer entries, fixed
-    at the first call. Shared by :class:`Trainer` and ``benchmarks/train_bench.py``.
-    """
-
-    def __init__(self, module: nn.Module, net: TopographicNet, optimizer: torch.optim.Optimizer,
-                 scheduler: Any | None = None, *, task: str = "supervised", temperature: float = 0.1,
-                 amp: bool = False, device: torch.device | str = "cpu", channels_last: bool = False) -> None:
-        self.module, self.net, self.optimizer, self.scheduler = module, net, optimizer, scheduler
-        self.task, self.temperature = task, float(temperature)
-        self.device = torch.device(device)
-        self.amp = bool(amp) and self.device.type == "cuda"
-        self.channels_last = channels_last
-        self.layer_names: list[str] | None = None
-
-    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True)
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.task == "simclr":  # x: (B, 2, C, H, W) -> both views in one batch of 2B
-            x = torch.cat([x[:, 0], x[:, 1]])
-        x = self._to_device(x)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            out, spatial, per_layer = self.module(x)
-            if self.task == "simclr":
-                half = out.shape[0] // 2
-                task = nt_xent(out[:half], out[half:], self.temperature)
-            else:
-                task = self.net.task_loss(out, y.to(self.device, non_blocking=True))
-            loss = task + spatial
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        if self.layer_names is None:
-            self.layer_names = list(per_layer)
-        zero = loss.new_zeros(())
-        parts = [loss, task, spatial] + [per_layer.get(k, zero) for k in self.layer_names]
-        return torch.stack([p.detach().float().reshape(()) for p in parts])
 
 
 def _dist_env() -> tuple[int, int, int]:
@@ -131,7 +59,7 @@ def _dist_env() -> tuple[int, int, int]:
             int(os.environ.get("WORLD_SIZE", 1)))
 
 
-class Trainer:
+class Trainer(TrainingLoop):
     """Train a registered topographic method (scikit-learn style: arguments are stored as given
     and checked when training is set up, by :meth:`fit` or the first access to :attr:`model`).
 
@@ -185,6 +113,7 @@ class Trainer:
                             f"{', '.join(TrainConfig.names())} (and out, resume, progress).")
         self.config = TrainConfig(method=method, arch=arch, layout=layout, lam=lam, data=data, **options)
         self.out, self.resume_run, self.progress = out, resume, progress
+        self.run_ = None if out is None else RunFolder(out)
         self._ready = False
 
     def __getattr__(self, name: str) -> Any:
@@ -439,10 +368,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ files
     def _write_config(self) -> None:
-        cfg = {"trainer": self.get_params(), "build": self._build,
-               "resolved": {**self._resolved, **self._resolved_opt}}
-        with atomic_path(Path(self.out) / "config.json") as tmp:
-            tmp.write_text(json.dumps(cfg, indent=2, default=str))
+        self.run_.write_config(self.get_params(), self._build, {**self._resolved, **self._resolved_opt})
 
     def _checkpoint_state(self) -> dict[str, Any]:
         return {
@@ -458,14 +384,13 @@ class Trainer:
         }
 
     def _load_latest(self) -> None:
-        found = load_latest_checkpoint(self.out)
+        found = self.run_.latest_checkpoint()
         if found is None:
             # Killed before its first checkpoint: training restarts at step 0, so the logs of the
             # lost steps go (else the new records would be appended after them: 3, 6, 3, 6, ...).
             self.history_ = []
             if self.rank_ == 0:
-                for name in ("log.jsonl", "metrics.csv"):
-                    (Path(self.out) / name).unlink(missing_ok=True)
+                self.run_.clear_logs()
             return
         path, state = found
         try:
@@ -493,214 +418,6 @@ class Trainer:
         self._acc_n, self._train_time = state["acc_n"], state["train_time"]
         set_rng_state(state["rng"])
         # Records logged after the checkpoint (before the interruption) are dropped: they are re-made.
-        self.history_ = [r for r in read_log(self.out) if r["step"] <= self.step_]
+        self.history_ = [r for r in self.run_.read_log() if r["step"] <= self.step_]
         if self.rank_ == 0:
-            self._rewrite_logs()
-
-    def _rewrite_logs(self) -> None:
-        out = Path(self.out)
-        with atomic_path(out / "log.jsonl") as tmp:
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in self.history_))
-        with atomic_path(out / "metrics.csv") as tmp:
-            _write_csv(tmp, self.history_)
-
-    def _append_log(self, rec: dict[str, Any]) -> None:
-        out = Path(self.out)
-        out.mkdir(parents=True, exist_ok=True)
-        with open(out / "log.jsonl", "a") as fh:
-            fh.write(json.dumps(rec) + "\n")
-        csv_path = out / "metrics.csv"
-        new = not csv_path.is_file() or csv_path.stat().st_size == 0
-        with open(csv_path, "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rec))
-            if new:
-                w.writeheader()
-            w.writerow(rec)
-
-    # ------------------------------------------------------------------ training
-    def _log(self) -> None:
-        acc = self._acc / max(self._acc_n, 1)
-        if self.world_size_ > 1:
-            import torch.distributed as dist
-
-            dist.all_reduce(acc)
-            acc /= self.world_size_
-        vals = acc.tolist()  # the one host sync of the interval
-        if not math.isfinite(vals[0]):
-            self._check_finite(force=True)
-        names = ["loss", "task_loss", "spatial_loss"] + [f"spatial/{k}" for k in self._stepper.layer_names or []]
-        rec = {"step": self.step_, "epoch": self.epoch_, "lr": self._sched.get_last_lr()[0],
-               **dict(zip(names, vals)), "steps_averaged": self._acc_n, "time_s": round(self._train_time, 3)}
-        self._acc, self._acc_n = None, 0
-        self.history_.append(rec)
-        if self.out is not None and self.rank_ == 0:
-            self._append_log(rec)
-
-    def fit(self, stop_at: int | None = None) -> list[dict[str, Any]]:
-        """Train until ``total_steps_`` (from ``steps`` / ``epochs``); returns the log records.
-
-        ``stop_at`` stops early after that global step without changing the schedule
-        (used to cut a run into pieces; the next :meth:`resume` continues it).
-        """
-        from tqdm.auto import tqdm
-
-        self._setup()
-        end = self.total_steps_ if stop_at is None else min(self.total_steps_, int(stop_at))
-        bar = tqdm(total=self.total_steps_, initial=self.step_, desc=f"train {self.method}", unit="step",
-                   disable=None if (self.progress and self.rank_ == 0) else True, leave=False)  # None: a tty only
-        self._net.train()
-        try:
-            while self.step_ < end:
-                if self.batch_in_epoch_ >= self.batches_per_epoch_:
-                    self.epoch_, self.batch_in_epoch_ = self.epoch_ + 1, 0
-                for x, y in self._loader():
-                    t0 = time.perf_counter()
-                    vec = self._stepper(x, y)
-                    # First step with a non-finite loss, tracked on the device (no host sync per step).
-                    hit = ~torch.isfinite(vec[0]) & (self._first_bad < 0)
-                    self._first_bad = torch.where(hit, self._first_bad.new_full((), self.step_ + 1), self._first_bad)
-                    self._acc = vec if self._acc is None else self._acc + vec
-                    self._acc_n += 1
-                    self.step_ += 1
-                    self.batch_in_epoch_ += 1
-                    self._train_time += time.perf_counter() - t0
-                    bar.update(1)
-                    if self.step_ % self.log_every == 0 or self.step_ == self.total_steps_:
-                        self._log()
-                        bar.set_postfix(loss=f"{self.history_[-1]['loss']:.4g}")
-                    if self.checkpoint_every and self.step_ % self.checkpoint_every == 0 and self.rank_ == 0:
-                        if self.world_size_ == 1:  # never checkpoint a diverged model (DDP checks at _log)
-                            self._check_finite()
-                        save_checkpoint(self.out, self._checkpoint_state(), self.step_, keep=self.keep_last)
-                    if self.step_ >= end:
-                        break
-            if self.world_size_ > 1:
-                self._sync_buffers()
-            self._check_finite()
-            if self.step_ >= self.total_steps_ and self.out is not None and self.rank_ == 0:
-                self._finish()
-        finally:
-            bar.close()
-            if self._owns_pg and self.step_ >= end:
-                import torch.distributed as dist
-
-                dist.barrier()
-                dist.destroy_process_group()
-                self._owns_pg = False
-        return self.history_
-
-    def _check_finite(self, force: bool = False) -> None:
-        """Stop with a clear error once a step's loss was NaN/Inf (reports the first such step)."""
-        step = int(self._first_bad.item())
-        if step < 0 and not force:
-            return
-        lam = self._build.get("lam")
-        where = f"at step {step}" if step >= 0 else f"on another process by step {self.step_}"
-        raise AdapterError(
-            f"training diverged: the loss became non-finite {where} (lr {self._lr:g}"
-            f"{'' if lam is None else f', lam {lam:g}'}); the model's weights are no longer usable and nothing "
-            f"from that step on was checkpointed. Lower --lr (or --lam), or check the training data.")
-
-    def _sync_buffers(self) -> None:
-        # DDP broadcasts buffers (BN running statistics) from rank 0 before each forward, so after
-        # the last step every rank holds its own; copy rank 0's so all ranks end with one model.
-        import torch.distributed as dist
-
-        for buf in self._module.buffers():
-            dist.broadcast(buf, src=0)
-
-    def _loader(self) -> torch.utils.data.DataLoader:
-        self._dataset.set_epoch(self.epoch_)
-        sampler = EpochSampler(len(self._dataset), self._batch, seed=self.seed, epoch=self.epoch_,
-                               rank=self.rank_, world_size=self.world_size_, start_batch=self.batch_in_epoch_)
-        # A private generator: creating the iterator must not draw from the global RNG (resume equality).
-        gen = torch.Generator().manual_seed(self.seed * 7_919 + self.epoch_)
-        return torch.utils.data.DataLoader(self._dataset, batch_size=self._batch, sampler=sampler,
-                                           drop_last=True, num_workers=self.num_workers, generator=gen,
-                                           pin_memory=self.device_.type == "cuda")
-
-    def _finish(self) -> None:
-        out = Path(self.out)
-        if self.checkpoint_every and self.step_ % self.checkpoint_every:
-            save_checkpoint(out, self._checkpoint_state(), self.step_, keep=self.keep_last)
-        with atomic_path(out / "model.pt") as tmp:
-            torch.save(self._net.state_dict(), tmp)
-        if self.history_:
-            from cortexsim.plotting.training import plot_curves  # matplotlib only when a run finishes
-
-            plot_curves(self.history_, out / "curves.png", title=f"{self.method} / {self.arch_}")
-
-
-def build_net(build: dict[str, Any]) -> TopographicNet:
-    """Build a method's network from ``config.json["build"]``."""
-    kw = dict(build.get("kw") or {})
-    if build.get("lam") is not None:
-        kw["lam"] = build["lam"]
-    return get_method(build["method"]).build(build["arch"], build["num_classes"], layout=build.get("layout"),
-                                             layers=build.get("layers"), seed=build.get("seed", 0),
-                                             image_size=build.get("image_size", 32), **kw)
-
-
-def load_trained(run_dir: str | os.PathLike, map_location: str | torch.device = "cpu") -> TopographicNet:
-    """Rebuild the trained network of ``run_dir`` from ``config.json`` and ``model.pt`` (``weights_only=True``).
-
-    Returns the net in eval mode, on ``map_location``.
-    """
-    run = Path(run_dir)
-    if not (run / "config.json").is_file() or not (run / "model.pt").is_file():
-        raise AdapterError(f"{str(run)!r} needs config.json and model.pt; they are written when training finishes "
-                           f"(Trainer(out=RUN_DIR).fit() or `cortexsim train --out RUN_DIR`).")
-    build = _read_config(run)["build"]
-    try:
-        net = build_net(build)
-    except (KeyError, TypeError) as exc:
-        raise AdapterError(f"{str(run / 'config.json')!r} has an unusable 'build' entry ({exc}); "
-                           f"re-train the run.") from None
-    net.load_state_dict(torch.load(run / "model.pt", map_location=map_location, weights_only=True))
-    return net.to(map_location).eval()
-
-
-def _read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """``RUN_DIR/config.json`` with its ``trainer`` and ``build`` entries; AdapterError if unreadable."""
-    path = Path(run_dir) / "config.json"
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AdapterError(f"cannot read {str(path)!r} ({type(exc).__name__}: {exc}); the run's config is damaged. "
-                           f"Restore it or start a new run folder.") from None
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("trainer"), dict) or not isinstance(cfg.get("build"), dict):
-        raise AdapterError(f"{str(path)!r} is not a cortexsim run config (needs 'trainer' and 'build' objects); "
-                           f"restore it or start a new run folder.")
-    return cfg
-
-
-def read_log(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Records of ``RUN_DIR/log.jsonl`` (a torn last line from a crash is ignored)."""
-    path = Path(run_dir) / "log.jsonl"
-    if not path.is_file():
-        return []
-    recs = []
-    lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
-    for i, line in enumerate(lines):
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            rec = None
-        if not isinstance(rec, dict) or not isinstance(rec.get("step"), int):
-            if i < len(lines) - 1:  # a torn last line is a crash; anything earlier is damage: say so
-                import warnings
-
-                warnings.warn(f"{str(path)!r} is damaged at line {i + 1}; the {len(lines) - i} records from there "
-                              f"on are dropped (the log is re-made from the checkpoint's step).", RuntimeWarning,
-                              stacklevel=2)
-            break
-        recs.append(rec)
-    return recs
-
-
-def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:
-    fields = list(dict.fromkeys(k for r in records for k in r))
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(records)
+            self.run_.rewrite_logs(self.history_)
