@@ -78,3 +78,17 @@ def test_clustering_index_keeps_the_old_per_class_output_names_for_one_release()
     np.testing.assert_array_equal(ci["observed_per_class"].values, ci["observed_per_category"].values)
     np.testing.assert_array_equal(ci["null_per_class"].values, ci["null_per_category"].values)
     assert ci["null_per_class"].attrs["deprecated"] == "use null_per_category"
+
+
+def test_graph_and_robustness_docs_are_filled_from_the_shared_table():
+    from cortexsim.analysis._params import DOCS
+
+    for name in ("same_preference_subgraph", "component_sizes", "preference_modularity"):
+        doc = getattr(analysis, name).__doc__
+        assert "%(" not in doc
+        for p in ("G", "pref", "none", "attr"):
+            assert DOCS[p].split("\n")[1].strip() in doc, (name, p)
+    for name in ("weight_noise_robustness", "input_noise_robustness"):
+        doc = getattr(analysis, name).__doc__
+        assert "%(" not in doc and DOCS["seed"].split("\n")[1].strip() in doc
+    assert DOCS["k"].split("\n")[1].strip() in analysis.neighbour_edges.__doc__

@@ -193,6 +193,10 @@ DOCS: dict[str, str] = {
     "undefined": "undefined : {\"raise\", \"nan\"}\n    d′/t of constant units: NaN with a warning (default) or raise.",
     "threshold": "threshold : float\n    A unit prefers the category of its largest d′ when that d′ is above this (Reset: 2).",
     "none": "none : str\n    Label of units without a preference.",
+    "G": "G : networkx.Graph\n    A neighbour graph (:func:`~cortexsim.analysis.neighbour_graph`): nodes are ``unit_id``.",
+    "pref": "pref : DataArray (unit,) or dict unit_id -> label, optional\n"
+            "    Each unit's preference (e.g. :func:`~cortexsim.analysis.preference_map`); default the nodes' ``attr``.",
+    "attr": "attr : str\n    Node attribute holding (or given) each unit's preference label.",
     "progress": "progress : bool\n    Show a progress bar over the permutations (only on a terminal).",
     "outputs_null": "null : the statistic of every permuted map (``perm`` dim); ``p_value``: the share of\n"
                     "    permuted maps at least as extreme as the observed one, (1 + #) / (1 + n_perm).",

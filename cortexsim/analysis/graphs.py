@@ -65,6 +65,7 @@ def _positions(obj: xr.Dataset | xr.DataArray) -> np.ndarray:
 
 
 @validate_params({"grid": [None, bool]})
+@fill_doc
 def neighbour_edges(
     obj: xr.Dataset | xr.DataArray,
     *,
@@ -77,11 +78,9 @@ def neighbour_edges(
 
     Parameters
     ----------
-    obj : Sheet or DataArray over ``unit`` with unit coords
-    radius_mm : float, optional
-        Link every pair closer than this (mm).
-    k : int, optional
-        Link each unit to its k nearest units.
+    %(obj)s
+    %(radius_mm)s
+    %(k)s
     grid : bool, optional
         True: grid adjacency (error if the units are not on a grid); False: never;
         None (default): grid when no radius/k is given and the units form a grid,
@@ -185,6 +184,7 @@ def _labels_of(G: nx.Graph, pref: xr.DataArray | dict[Any, Any] | None, attr: st
 
 
 @validate_params(_GRAPH)
+@fill_doc
 def same_preference_subgraph(
     G: nx.Graph, pref: xr.DataArray | dict[Any, Any] | None = None, *, none: str = "none", attr: str = "preference"
 ) -> nx.Graph:
@@ -192,6 +192,13 @@ def same_preference_subgraph(
 
     Its connected components are the same-preference clusters of the Reset
     clustering index. Nodes get the attribute ``attr`` = their label.
+
+    Parameters
+    ----------
+    %(G)s
+    %(pref)s
+    %(none)s
+    %(attr)s
     """
     labels = _labels_of(G, pref, attr)
     keep = [n for n, lab in labels.items() if lab != none]
@@ -202,10 +209,18 @@ def same_preference_subgraph(
 
 
 @validate_params(_GRAPH)
+@fill_doc
 def component_sizes(
     G: nx.Graph, pref: xr.DataArray | dict[Any, Any] | None = None, *, none: str = "none", attr: str = "preference"
 ) -> xr.Dataset:
     """Same-preference connected components: size and label of each, largest first.
+
+    Parameters
+    ----------
+    %(G)s
+    %(pref)s
+    %(none)s
+    %(attr)s
 
     Returns
     -------
@@ -222,6 +237,7 @@ def component_sizes(
 
 
 @validate_params(_GRAPH)
+@fill_doc
 def preference_modularity(
     G: nx.Graph,
     pref: xr.DataArray | dict[Any, Any] | None = None,
@@ -235,6 +251,15 @@ def preference_modularity(
     ``include_none=False`` (default) scores the subgraph induced by units that
     have a preference; True keeps the ``none`` units as one more community.
     High values mean units of one preference are linked mostly among themselves.
+
+    Parameters
+    ----------
+    %(G)s
+    %(pref)s
+    %(none)s
+    %(attr)s
+    include_none : bool
+        Keep the units without a preference as one more community.
     """
     labels = _labels_of(G, pref, attr)
     nodes = [n for n, lab in labels.items() if include_none or lab != none]

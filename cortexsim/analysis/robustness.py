@@ -29,7 +29,7 @@ from ..errors import ParameterError, UndefinedStatisticError
 from ..modules import find_module
 from ..seeding import torch_generator
 from ._common import pearson_normalise
-from ._params import Interval, Options, validate_params
+from ._params import Interval, Options, fill_doc, validate_params
 
 Data = Any  # a DataLoader yielding (x, y) batches, or a tuple (images, labels)
 
@@ -112,6 +112,7 @@ def rsm_similarity(a: np.ndarray, b: np.ndarray) -> float:
 @validate_params({**_MODEL, "layer_name": [str], "n_repeats": [Interval(1, None, integer=True)],
                   "scope": [Options(("readout", "all"))], "similarity": [Options(("cosine", "correlation"))]},
                  positional=("seed",))
+@fill_doc
 def weight_noise_robustness(
     model: nn.Module,
     layer_name: str,
@@ -142,7 +143,7 @@ def weight_noise_robustness(
     data : DataLoader of (images, labels) or (images, labels) tensors
     levels : sequence of float, relative noise std (0 = clean)
     n_repeats : int, independent noise draws per level
-    seed : int
+    %(seed)s
     scope : {"readout", "all"}
         Perturb only the readout weight, or every weight tensor with ≥ 2 dims
         (conv / linear kernels; biases and norm parameters left alone).
@@ -196,6 +197,7 @@ def weight_noise_robustness(
 
 
 @validate_params({**_MODEL, "preprocess": [None, Callable]})
+@fill_doc
 def input_noise_robustness(
     model: nn.Module,
     images: torch.Tensor | np.ndarray,
@@ -218,6 +220,7 @@ def input_noise_robustness(
         white/pink = additive noise std in intensity units, salt_pepper = fraction of pixels)
     preprocess : callable, optional
         Applied after corruption and before the model (e.g. mean/std normalisation).
+    %(seed)s
 
     Returns
     -------
