@@ -86,9 +86,19 @@ def test_placements_are_the_regularised_layers():
 
 
 def test_buffers_follow_the_model_and_are_not_saved():
+    from cortexsim.adapters.channel import inverse_distance
+
     net = get_method("channel").build("resnet18", 10)
-    assert net.invd_0.shape == (64, 64)
-    assert not any(k.startswith(("invd_", "pairw_")) for k in net.state_dict())
+    invd = dict(net.named_buffers())
+    assert sorted(k for k in invd if k.startswith("invd_")) == [f"invd_{i}" for i in range(5)]  # one per layer
+    np.testing.assert_array_equal(net.invd_0.numpy(), inverse_distance(net.placements["net.conv1"].positions))
+    assert net.invd_0.shape == (64, 64) and net.invd_4.shape == (512, 512)
+    ws = get_method("ws").build("smallcnn", 10)
+    # 11 × 11 Moore grid: 2·11·10 row/column neighbours + 2·10·10 diagonal ones
+    assert ws.pairs_0.shape == (420, 2) and ws.pairs_0.dtype == torch.long
+    # rebuilt from the positions at build time, never saved (a checkpoint holds weights and positions only)
+    for model, prefix in ((net, "invd_"), (ws, "pairs_")):
+        assert [k for k in model.state_dict() if k.startswith(prefix)] == []
     tdann = get_method("tdann").build("resnet18", 10, **SMALL_TDANN)
     assert {b.device.type for b in tdann.buffers()} == {"cpu"}
     rows = tdann.neighbourhoods("layer4.1", torch.arange(3))
