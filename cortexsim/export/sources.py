@@ -42,7 +42,7 @@ def _sheet_maps(ds: xr.Dataset, what: Sequence[str], by: str, target: str | None
             if name in ("dprime", "t"):
                 stat = "dprime" if name == "dprime" else "t"
                 if target is None:
-                    out[name] = selectivity(ds, by, stat=stat, undefined=undefined).rename(name)
+                    out[name] = selectivity(ds, by=by, stat=stat, undefined=undefined).rename(name)
                 else:
                     fn = dprime if stat == "dprime" else tstat
                     out[name] = fn(ds, by, target, reference, undefined=undefined).rename(f"{name}_{target}")
