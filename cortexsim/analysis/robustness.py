@@ -35,7 +35,7 @@ Data = Any  # a DataLoader yielding (x, y) batches, or a tuple (images, labels)
 
 #: Constraints of the parameters every robustness function shares (``seed``: SHARED).
 _MODEL = {"model": [nn.Module], "batch_size": [Interval(1, None, integer=True)],
-          "device": [None, str, torch.device]}
+          "device": [None, str, int, torch.device]}
 
 
 # --------------------------------------------------------------------------- evaluation
