@@ -4,7 +4,9 @@ A method is registered by name (``tdann``, ``channel``, ``ws``, ``as``, ``reset`
 ``topoloss``, ``baseline``) and builds a :class:`TopographicNet`: an ``nn.Module`` whose
 ``forward`` gives the task output and which, after each forward pass, can return
 its spatial loss (already weighted by λ / α) and the per-layer values for logging.
-The trainer (``cortexsim.adapters.trainer``) only talks to this interface.
+The trainer (``cortexsim.adapters.trainer``) only talks to this interface: the net, and the
+:class:`MethodSpec`'s defaults and hooks (``before_training(ctx)``, e.g. TDANN's position
+pre-optimisation).
 """
 from __future__ import annotations
 
@@ -71,15 +73,48 @@ class TopographicNet(nn.Module):
         return SimulatedCortex(self, areas=areas, placements=self.placements, **kwargs)
 
 
+@dataclass
+class TrainContext:
+    """What a method's training hook sees (``MethodSpec.before_training(ctx)``).
+
+    Attributes
+    ----------
+    net : the method's network, on ``device``, not yet trained
+    dataset : the augmented training set; item ``i`` -> (image (C, H, W) or views (2, C, H, W), label)
+    config : the run's :class:`~cortexsim.adapters.train_config.TrainConfig` (options as given)
+    task : resolved task (``"supervised"`` / ``"simclr"``)
+    device : torch device of the run
+    main_process : rank 0 (progress bars, messages)
+    progress : show progress bars (the Trainer's ``progress``, on the main process only)
+    """
+
+    net: TopographicNet
+    dataset: Any
+    config: Any
+    task: str
+    device: torch.device
+    main_process: bool = True
+    progress: bool = False
+
+
 @dataclass(frozen=True)
 class MethodSpec:
-    """Registry entry: how to build a method's network and the paper's defaults."""
+    """Registry entry: how to build a method's network, the paper's defaults and the training hooks.
+
+    ``train_options`` : :meth:`TrainConfig.method_options <cortexsim.adapters.train_config.TrainConfig.method_options>`
+        this method accepts (e.g. TDANN's ``swapopt``); for other methods a non-default value is an error.
+    ``before_training`` : ``hook(ctx: TrainContext) -> dict | None`` run once after set-up, before the
+        first step of a new run (not on resume: its effect is in the checkpoint); a returned dict is
+        saved under ``config.json["resolved"]``.
+    """
 
     name: str
     build: Callable[..., TopographicNet]
     archs: tuple[str, ...]
     defaults: dict[str, Any] = field(default_factory=dict)
     paper: str = ""
+    train_options: tuple[str, ...] = ()
+    before_training: Callable[[TrainContext], dict[str, Any] | None] | None = None
 
 
 _REGISTRY: dict[str, MethodSpec] = {}

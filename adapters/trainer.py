@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import AdapterError, MethodSpec, TopographicNet, build_options, get_method
+from .base import AdapterError, MethodSpec, TopographicNet, TrainContext, build_options, get_method
 from .checkpoint import rng_state, set_rng_state
 from .data import Augmented, EpochSampler, load_dataset, supervised_transform
 from .loop import TrainingLoop, TrainModule, TrainStep  # noqa: F401  (TrainStep: old import path)
@@ -167,8 +167,16 @@ class Trainer(TrainingLoop):
         self.config.validate()
         self.arch_ = self.arch or spec.defaults.get("arch", "resnet18")
         self._check_method_kwargs(spec)
-        if (self.swapopt or self.swapopt_reference) and spec.name != "tdann":
-            raise AdapterError(f"swapopt pre-optimises TDANN positions; method {self.method!r} has none to swap.")
+        defaults = TrainConfig.defaults()
+        foreign = [k for k in TrainConfig.method_options()
+                   if k not in spec.train_options and getattr(self.config, k) != defaults[k]]
+        if foreign:
+            from .base import _REGISTRY
+
+            owners = sorted(n for n, s in _REGISTRY.items() if set(foreign) & set(s.train_options))
+            raise AdapterError(f"{', '.join(foreign)} {'is an option' if len(foreign) == 1 else 'are options'} of "
+                               f"method(s) {', '.join(owners) or 'none'} (e.g. swapopt pre-optimises TDANN "
+                               f"positions); method {self.method!r} does not take it. Leave it at its default.")
         self._epochs = self.epochs if self.epochs is not None or self.steps is not None else spec.defaults.get("epochs")
         if self._epochs is None and self.steps is None:
             raise AdapterError("give the training length: epochs=N and/or steps=N (maximum optimizer steps).")
@@ -317,19 +325,12 @@ class Trainer(TrainingLoop):
         self._ready = True
         if self.resume_run:
             self._load_latest()
-        if self.swapopt and self.step_ == 0:  # a resumed run has its positions in the checkpoint
-            self._swap_positions()
+        if spec.before_training is not None and self.step_ == 0:  # a resumed run has the effect in its checkpoint
+            ctx = TrainContext(self._net, self._dataset, self.config, self._task, self.device_, self.rank_ == 0,
+                               bool(self.progress) and self.rank_ == 0)
+            self._resolved.update(spec.before_training(ctx) or {})
         if self.out is not None and self.rank_ == 0:
             self._write_config()
-
-    def _swap_positions(self) -> None:
-        n = min(self.swapopt_images, len(self._dataset))
-        xs = [self._dataset[i][0] for i in range(n)]  # seeded augmentation; restores the global RNG
-        images = torch.stack([x[0] if self._task == "simclr" else x for x in xs])
-        reference = None if self.swapopt_reference is None else load_trained(self.swapopt_reference, self.device_)
-        report = self._net.optimize_positions(images, reference=reference, iterations=self.swapopt,
-                                              seed=self.seed, progress=self.progress and self.rank_ == 0)
-        self._resolved["swapopt_report"] = report
 
     def _feature_dim(self, size: int) -> int:
         # Eval mode: no BN statistics update and no dropout draw, so probing leaves no trace.
