@@ -127,15 +127,17 @@ class ResetNet(HookedNet):
 
     method = "reset"
 
-    def __init__(self, model: ResetModel, lam: float) -> None:
+    def __init__(self, model: ResetModel, lam: float, loss: str = "bce") -> None:
         super().__init__(model, capture=[], head="final.linear")
-        self.lam = lam
+        self.lam, self.loss = lam, loss
 
     def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Binary cross-entropy with logits.
 
         target : (N,) int class labels (one-hot encoded here) or (N, n_outputs) float soft labels in [0, 1].
         """
+        if self.loss == "ce":  # softmax cross-entropy on class labels (the usual classifier loss)
+            return F.cross_entropy(output.float(), target)
         if not target.is_floating_point():
             if target.ndim != 1:
                 raise ValueError(f"integer targets must be class labels of shape (N,); got {tuple(target.shape)}.")
@@ -167,6 +169,7 @@ def build(
     n: int = 4,
     m: int = 32,
     dropout: float = 0.5,
+    loss: str = "bce",
     autoencoder: bool = False,
     in_channels: int = 3,
     input_norm: Any = None,
@@ -188,6 +191,8 @@ def build(
     m : int
         Grid side in units (32).
     dropout : float in [0, 1)
+    loss : "bce" (the paper's: sigmoid outputs, binary cross-entropy on one-hot or soft labels) or "ce"
+        (softmax cross-entropy on class labels)
     autoencoder : bool
         Add the reconstruction sub-network.
     in_channels : int
@@ -202,6 +207,8 @@ def build(
         raise AdapterError(f"reset has one sheet, 'grid'; got layers={layers!r}.")
     if int(n) != n or int(m) != m or n < 1 or m < 1 or m % n:
         raise AdapterError(f"Reset(n, m) needs positive integers with m divisible by n; got n={n!r}, m={m!r}.")
+    if loss not in ("bce", "ce"):
+        raise AdapterError(f"loss must be 'bce' or 'ce'; got {loss!r}.")
     if not 0 <= dropout < 1:
         raise AdapterError(f"dropout must be in [0, 1); got {dropout!r}.")
     if int(num_classes) != num_classes or num_classes < 1:
@@ -210,7 +217,7 @@ def build(
         torch.manual_seed(seed)
         model = ResetModel(int(n), int(m), int(num_classes), in_channels, dropout, autoencoder)
     add_input_norm(model, input_norm, in_channels)
-    net = ResetNet(model, lam)
+    net = ResetNet(model, lam, loss)
     net.placements = place_layers({"grid": (int(m) * int(m),)}, layout, {"grid": {"n_subnets": int(n), "grid": int(m)}})
     net.layout = layout
     net.areas = {"IT": PREFIX + "grid"}
