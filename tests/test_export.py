@@ -221,27 +221,16 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.nii.gz"]  # no temp file left
 
 
-def test_render_pngs_and_nilearn_nan_pitfall(tmp_path):
-    pos = _jittered_grid((12, 10), 1.0, (0.0, 0.0))
-    keep = (pos[:, 0] > 4.5) | (pos[:, 1] > 4.5)  # an L-shaped sheet: a corner of its bounding box is off it
-    d = _map(np.sin(pos[keep, 0]), pos[keep])
-    path = export.to_nifti(d, tmp_path / "d.nii.gz", voxel_mm=1.0)
-    img = nib.load(path)
-    nan = np.isnan(np.asanyarray(img.dataobj))
-    assert nan[0, 0, 0] and not nan[-1].any()  # the corner is NaN, the far column on the sheet
-    # nilearn 0.14's plotting sets NaN to 0 inside the image it is handed ...
-    from nilearn import plotting
+def test_nifti_image_in_memory_is_the_file_written(tmp_path):
+    from cortexsim.errors import ParameterTypeError
 
-    handed = nib.Nifti1Image(np.asanyarray(img.dataobj).astype(np.float32), img.affine, img.header)
-    plotting.plot_stat_map(handed, bg_img=None, display_mode="z", cut_coords=[0]).close()
-    assert not np.isnan(np.asanyarray(handed.dataobj)).any()
-    # ... our render hands it a copy: the caller's image keeps its NaN
-    png = export.render_nifti(img, tmp_path / "mem.png")
-    assert np.array_equal(np.isnan(np.asanyarray(img.dataobj)), nan)
-    from matplotlib.image import imread
-
-    for p in (png, export.render_nifti(path)):
-        pixels = imread(p)
-        assert pixels.shape[0] > 100 and pixels[..., :3].std() > 0.05  # a drawn map, not a blank page
-    files = export.to_gifti(d, tmp_path / "d.surf.gii", tmp_path / "d.func.gii")
-    assert imread(export.render_gifti(files["surf"], files["func"]))[..., :3].std() > 0.05
+    pos = _jittered_grid((6, 5), 1.0, (0.0, 0.0))
+    d = _map(np.arange(30.0), pos)
+    img, sidecar, table = export.nifti_image(d, voxel_mm=1.0, method="nearest")
+    written = nib.load(export.to_nifti(d, tmp_path / "d.nii.gz", voxel_mm=1.0))
+    assert table is None and sidecar["volumes"] == ["dprime"]
+    assert np.array_equal(np.asarray(img.dataobj), np.asarray(written.dataobj), equal_nan=True)
+    assert np.allclose(img.affine, written.affine)
+    assert np.allclose(np.sort(_value_at(img, pos)), np.arange(30.0))  # each unit alone in its 1 mm voxel
+    with pytest.raises(ParameterTypeError, match="voxel_mm, method"):
+        export.nifti_image(d, voxel=1.0)

@@ -4,7 +4,7 @@
 >>> vox = compare.voxelize(ds, voxel_mm=2.0, psf_fwhm_mm=3.5)          # stimulus × voxel Sheet
 >>> target = compare.load_map("ffa_tmap.nii.gz")                       # NIfTI / GIFTI / NumPy
 >>> table = compare.compare_maps(d_faces, target, align="patches")     # pandas DataFrame
->>> compare.plot_comparison(table, "comparison.png")
+>>> compare.plot_comparison(table, "comparison.png")                   # or cortexsim.plotting.plot_comparison(table, ax=...)
 
 Submodules are imported on first use, so ``cortexsim --help`` stays fast.
 """

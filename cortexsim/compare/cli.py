@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..cli import parse_mapping
     from ..cliutil import check_output
-    from .figure import plot_comparison
+    from ..plotting.compare import plot_comparison
     from .maps import compare_maps, save_table
     from .targets import load_map
 

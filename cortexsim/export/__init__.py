@@ -6,6 +6,9 @@
 >>> export.to_gifti(d, "IT.surf.gii", "faces_dprime.func.gii")
 >>> export.render_nifti("faces_dprime.nii.gz")                              # PNG drawn by nilearn
 
+Figures of the files are drawn in :mod:`cortexsim.plotting` (``plot_nifti``, ``plot_gifti``;
+``render_nifti`` / ``render_gifti`` are re-exported here).
+
 Every map keeps the unit coords of the Sheet (``x_mm``, ``y_mm`` [, ``z_mm``]); the
 NIfTI grid is :class:`cortexsim.grid.Grid`, the same raster as ``ds.cortex.map``.
 Submodules are imported on first use, so ``cortexsim --help`` stays fast.
@@ -23,7 +26,7 @@ _LAZY = {
     "LabelTable": "labels",
     "write_lut": "labels",
     "read_lut": "labels",
-    "render_nifti": "render",
+    "render_nifti": "render",  # cortexsim.plotting.export, through the old module
     "render_gifti": "render",
     "collect_maps": "inputs",
     "UnitMaps": "inputs",

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``cortexsim export``; returns 0 (errors are raised as CortexsimError)."""
     from ..cliutil import check_output
     from ..errors import MapError
-    from . import gifti, nifti, render
+    from ..plotting.export import render_gifti, render_nifti
+    from . import gifti, nifti
     from .files import companion
     from .inputs import collect_maps
     from .sources import load_unit_maps
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                     written.append(p)
                     written += [c for c in (companion(p, ".json"), companion(p, "_LUT.txt")) if c.exists()]
                     if args.png:
-                        written.append(render.render_nifti(p))
+                        written.append(render_nifti(p))
             if "gifti" in formats:
                 categorical = unit_maps.categorical()[0]
                 kw = {"label_path": f"{stem}.label.gii"} if categorical else {"func_path": f"{stem}.func.gii"}
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                     written.append(surf)
                 if args.png:
                     data = files.get("func", files.get("label"))
-                    written.append(render.render_gifti(surf, data))
+                    written.append(render_gifti(surf, data))
     for p in written:
         print(p)
     print(f"cortexsim export: wrote {len(written)} files into {out}", file=sys.stderr)

@@ -40,11 +40,10 @@ class LabelTable:
 
 
 def palette(n: int) -> list[tuple[int, int, int, int]]:
-    """``n`` distinct RGBA colours (matplotlib tab10 / tab20, as the figures use)."""
-    from matplotlib import colormaps
+    """``n`` distinct RGBA colours, 0-255 (those of the figures: :func:`cortexsim.plotting._base.palette`)."""
+    from ..plotting._base import palette as figure_palette  # matplotlib's colour maps, imported in plotting only
 
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [tuple(int(round(255 * c)) for c in cmap(i % cmap.N)) for i in range(n)]  # type: ignore[misc]
+    return [tuple(int(round(255 * c)) for c in rgba) for rgba in figure_palette(n)]  # type: ignore[misc]
 
 
 def encode_labels(values: Any, attrs: dict[str, Any] | None = None) -> tuple[np.ndarray, LabelTable]:

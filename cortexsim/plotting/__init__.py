@@ -25,6 +25,8 @@ _LAZY: dict[str, str] = {
                                    "plot_robustness")},
     **{name: "_base" for name in ("save_figure", "robust_limits")},
     "plot_curves": "training",
+    **{name: "export" for name in ("plot_nifti", "plot_gifti", "render_nifti", "render_gifti")},
+    "plot_comparison": "compare",
 }
 __getattr__, __dir__ = lazy_package(__name__, _LAZY)
 __all__ = sorted(_LAZY)

@@ -47,12 +47,7 @@ def axes_for(n: int, *, ax: Any = None, figure: Figure | None = None, output_fil
                                  f"pass {n} Axes, or select one area first (d.cortex.area(name)).")
         return axes
     if figure is None:
-        if output_file is not None:
-            figure = Figure(figsize=figsize)
-        else:
-            import matplotlib.pyplot as plt
-
-            figure = plt.figure(figsize=figsize)
+        figure = new_figure(figsize, output_file)
     return list(figure.subplots(1, n, squeeze=False)[0])
 
 
@@ -98,6 +93,32 @@ def save_figure(fig: Figure, path: OutputFile, formats: Sequence[str] | None = N
         with matplotlib.rc_context({"svg.fonttype": "none"}):  # editable, searchable text
             fig.savefig(target, format=target.suffix.lstrip(".").lower(), dpi=dpi, bbox_inches="tight")
     return targets
+
+
+def save_atomic(fig: Figure, output_file: OutputFile, *, dpi: int = 120, tight: bool = True) -> list[Path]:
+    """Save ``fig`` to each path of ``output_file`` (format from the suffix), each written atomically.
+
+    For figures that land in folders other tools read (run folders, export and compare outputs):
+    a killed process never leaves a half-written image (:func:`cortexsim.atomic.atomic_path`).
+    Returns the paths written.
+    """
+    from ..atomic import atomic_path
+
+    paths = output_paths(output_file)
+    for path in paths:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=dpi,
+                        **({"bbox_inches": "tight"} if tight else {}))
+    return paths
+
+
+def new_figure(figsize: tuple[float, float], output_file: OutputFile) -> Figure:
+    """A new figure: a bare Figure when it is only saved (no pyplot state), else a pyplot one (notebooks)."""
+    if output_file is not None:
+        return Figure(figsize=figsize)
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=figsize)
 
 
 def require(result: Any, names: Sequence[str], func: str, what: str) -> None:

@@ -6,8 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import atomic_path
-from ._base import OutputFile, axes_for, output_paths
+from ._base import OutputFile, axes_for, save_atomic
 
 
 def plot_curves(records: Sequence[Mapping[str, Any]], output_file: OutputFile = None, *, title: str = "",
@@ -40,7 +39,5 @@ def plot_curves(records: Sequence[Mapping[str, Any]], output_file: OutputFile = 
     fig = ax1.figure
     if output_file is not None:
         fig.tight_layout()
-        for path in output_paths(output_file):
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=100)
+        save_atomic(fig, output_file, dpi=100, tight=False)
     return np.asarray(axes, dtype=object)
