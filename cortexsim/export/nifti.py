@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..errors import MapError
+from ..errors import MapError, ParameterTypeError
 from ..grid import Grid, resample, unit_spacing
 from .files import companion, require_suffix, write_bytes, write_json
 from .inputs import UnitMaps, collect_maps
@@ -38,28 +38,29 @@ def _to_index_order(flat: np.ndarray, grid: Grid) -> np.ndarray:
     return img
 
 
-def nifti_image(
-    values: Any,
-    *,
-    voxel_mm: float | None = None,
-    method: str = "nearest",
-    fwhm_mm: float | None = None,
-    mask: Any = "distance",
-    mask_distance_mm: float | None = None,
-    origin_mm: Any = None,
-    area: str | None = None,
-    names: list[str] | None = None,
-) -> tuple[Any, dict[str, Any], LabelTable | None]:
+#: The keywords of :func:`to_nifti` that shape the volume (also taken by :func:`nifti_image`).
+VOLUME_KEYWORDS: tuple[str, ...] = ("voxel_mm", "method", "fwhm_mm", "mask", "mask_distance_mm", "origin_mm")
+
+
+def nifti_image(values: Any, *, area: str | None = None, names: list[str] | None = None,
+                **volume: Any) -> tuple[Any, dict[str, Any], LabelTable | None]:
     """Build (without writing) the NIfTI image of one or several maps.
 
-    Parameters as in :func:`to_nifti`. Returns ``(nibabel.Nifti1Image, sidecar dict,
-    label table or None)``.
+    ``values``, ``area``, ``names`` and the volume keywords (:data:`VOLUME_KEYWORDS`: ``voxel_mm``,
+    ``method``, ``fwhm_mm``, ``mask``, ``mask_distance_mm``, ``origin_mm``) as in :func:`to_nifti`.
+    Returns ``(nibabel.Nifti1Image, sidecar dict, label table or None)``.
     """
+    unknown = sorted(set(volume) - set(VOLUME_KEYWORDS))
+    if unknown:
+        raise ParameterTypeError(f"nifti_image got unknown keyword(s) {unknown}; it takes area, names and "
+                                 f"{', '.join(VOLUME_KEYWORDS)} (as to_nifti).")
     maps = values if isinstance(values, UnitMaps) else collect_maps(values, area, names)
-    return _image(maps, voxel_mm, method, fwhm_mm, mask, mask_distance_mm, origin_mm)
+    return _image(maps, **volume)
 
 
-def _image(maps: UnitMaps, voxel_mm, method, fwhm_mm, mask, mask_distance_mm, origin_mm):
+def _image(maps: UnitMaps, voxel_mm: float | None = None, method: str = "nearest", fwhm_mm: float | None = None,
+           mask: Any = "distance", mask_distance_mm: float | None = None, origin_mm: Any = None
+           ) -> tuple[Any, dict[str, Any], LabelTable | None]:
     import nibabel as nib
 
     cats = maps.categorical()
@@ -211,8 +212,7 @@ def to_nifti(
 
 
 def _write(maps: UnitMaps, path: Path, suffix: str, kw: dict[str, Any]) -> Path:
-    img, sidecar, table = _image(maps, kw["voxel_mm"], kw["method"], kw["fwhm_mm"], kw["mask"],
-                                 kw["mask_distance_mm"], kw["origin_mm"])
+    img, sidecar, table = _image(maps, **kw)
     if table is not None:
         lut = write_lut(companion(path, "_LUT.txt"), table)
         sidecar["lut"] = lut.name
