@@ -33,7 +33,9 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from cortexsim.capture import capture, evaluating
 from cortexsim.errors import BrainScoreError
+from cortexsim.modules import module_names
 
 #: Globals the fx code generator may reference; the header of the emitted source defines all of them.
 _ALLOWED_GLOBALS = {"torch", "inf", "nan", "NoneType", "device", "fx_pytree", "pytree"}
@@ -182,18 +184,14 @@ def architecture_source(net: nn.Module, keep: Sequence[str], class_name: str = "
     blocks, then ``class_name``. Load the weights with ``Net().load_state_dict(...)``
     after :func:`state_dict_for`.
     """
-    names = dict(net.named_modules())
+    names = set(module_names(net))
     missing = [k for k in keep if k not in names]
     if missing:
         raise BrainScoreError(f"layers {missing} are not modules of {type(net).__name__}.")
-    was_training = net.training
-    net.eval()
-    try:
-        classes: list[str] = []
-        aliases: dict[str, str] = {}
+    classes: list[str] = []
+    aliases: dict[str, str] = {}
+    with evaluating(net):  # traced in eval mode (BN, dropout as at inference); every module's mode restored
         top = _class_source(net, list(keep), class_name, classes, [0], aliases)
-    finally:
-        net.train(was_training)
     alias_lines = "".join(f"{k} = {v}\n" for k, v in sorted(aliases.items()))
     return HEADER + alias_lines + "\n\n" + "\n\n".join([*classes, top])
 
@@ -229,24 +227,11 @@ def verify(rebuilt: nn.Module, net: nn.Module, layers: Sequence[str], example: t
         A layer or the output differs by more than ``atol`` (relative to its scale).
     """
     def run(model: nn.Module) -> dict[str, torch.Tensor]:
-        got: dict[str, torch.Tensor] = {}
-        hooks = [model.get_submodule(name).register_forward_hook(
-            lambda _m, _a, y, n=name: got.__setitem__(n, y.detach().clone())) for name in layers]
-        try:
-            with torch.inference_mode():
-                got["__output__"] = model(example).detach()
-        finally:
-            for h in hooks:
-                h.remove()
-        return got
+        with evaluating(model, inference=True), capture(model, layers, transform=lambda y: y.detach().clone()) as got:
+            out = model(example).detach()
+        return {**got, "__output__": out}
 
-    was_training = net.training
-    net.eval()
-    rebuilt.eval()
-    try:
-        a, b = run(net), run(rebuilt)
-    finally:
-        net.train(was_training)
+    a, b = run(net), run(rebuilt)
     for name, ref in a.items():
         scale = float(ref.abs().max()) or 1.0
         err = float((ref - b[name]).abs().max())

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from cortexsim.errors import BrainScoreError
+from cortexsim.modules import module_names
 
 from .exchange import REGIONS
 
@@ -190,7 +191,7 @@ def plugin_cortex(source: Any, regions: Mapping[str, str] | None = None, *, imag
     from cortexsim.recording import SimulatedCortex
 
     src = _resolve(source, image_size)
-    modules = {n for n, _ in src.net.named_modules() if n}
+    modules = set(module_names(src.net))
     region_map = _region_map(src.areas, regions, modules)
     area_of_layer: dict[str, str] = {}
     for region, layer in region_map.items():
@@ -215,15 +216,9 @@ def _neuroid_positions(cortex: Any, shape: tuple[int, int, int]) -> tuple[dict[s
     """Per layer: positions (n_neuroids, 2|3) in Brain-Score's flatten order, and the layer's output shape."""
     import torch
 
-    shapes: dict[str, tuple] = {}
-    hooks = [cortex.modules[a].register_forward_hook(
-        lambda _m, _i, y, a=a: shapes.__setitem__(a, tuple((y[0] if isinstance(y, (tuple, list)) else y).shape[1:])))
-        for a in cortex.areas]
-    try:
-        cortex.record(torch.zeros(1, *shape), progress=False)
-    finally:
-        for h in hooks:
-            h.remove()
+    cortex.record(torch.zeros(1, *shape), progress=False)
+    # the per-stimulus shape each area's units come from (after its transform, e.g. ViT tokens -> (D, s, s))
+    shapes: dict[str, tuple] = dict(cortex.shapes)
     out = {}
     for area, layer in cortex.areas.items():
         p, dims = cortex.placements[area], shapes[area]
@@ -309,6 +304,8 @@ def write_plugin(source: Any, identifier: str, out: str | os.PathLike, *, region
 
     from cortexsim import __version__
     from cortexsim.io import atomic_path
+    from cortexsim.jsonattrs import dumps
+    from cortexsim.seeding import torch_generator
 
     from . import codegen
 
@@ -326,7 +323,7 @@ def write_plugin(source: Any, identifier: str, out: str | os.PathLike, *, region
     rebuilt = codegen.build_from_source(source_code)
     state = codegen.state_dict_for(rebuilt, net)
     rebuilt.load_state_dict(state)
-    codegen.verify(rebuilt, net, layers, torch.rand(2, *shape, generator=torch.Generator().manual_seed(0)))
+    codegen.verify(rebuilt, net, layers, torch.rand(2, *shape, generator=torch_generator(0)))
 
     root = Path(out) / "models"
     folder = root / folder_name(identifier)
@@ -363,7 +360,7 @@ def write_plugin(source: Any, identifier: str, out: str | os.PathLike, *, region
                   "region_layer_map": region_map, "layer_shapes": {l: list(shapes[cortex_area(cortex, l)])
                                                                    for l in layers},
                   "weights_sha256_plugin": digest, "weights_url": weights_url}
-    (tmp / "cortexsim.json").write_text(json.dumps(provenance, indent=1, default=str) + "\n")
+    (tmp / "cortexsim.json").write_text(dumps(provenance, indent=1) + "\n")  # strict JSON (NaN -> null)
     if weights_url:
         shutil.move(str(tmp / weights_name), str(weights_file))
     if folder.exists():
