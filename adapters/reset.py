@@ -50,6 +50,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from cortexsim.layout import reset_tiling_rowcol
+from cortexsim.seeding import seeded
 
 from .archs import ResNet20, add_input_norm, canonical_arch
 from .base import AdapterError, MethodSpec, TopographicNet, register
@@ -213,8 +214,7 @@ def build(
         raise AdapterError(f"dropout must be in [0, 1); got {dropout!r}.")
     if int(num_classes) != num_classes or num_classes < 1:
         raise AdapterError(f"num_classes must be a positive integer; got {num_classes!r}.")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):  # the caller's RNG stream is left where it was
         model = ResetModel(int(n), int(m), int(num_classes), in_channels, dropout, autoencoder)
     add_input_norm(model, input_norm, in_channels)
     net = ResetNet(model, lam, loss)
