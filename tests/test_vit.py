@@ -119,3 +119,14 @@ def test_vit_b_16_encoder_layer_11_just_works():
     d, i, j = ds.channel.values, ds.row.values, ds.col.values
     np.testing.assert_allclose(ds.responses.values, tok[:, 1 + 2 * i + j, d], rtol=1e-4, atol=1e-5)
     assert ds.x_mm.max() <= 70.0  # IT's default (VTC) sheet
+
+
+def test_brainscore_plugin_of_a_token_area_is_a_clear_error(tiny_vit, tmp_path):
+    # Brain-Score flattens the raw (1 + 16, 16) tokens into 272 neuroids; the Sheet has 16·4·4 = 256 units
+    from cortexsim.brainscore.plugin import write_plugin
+    from cortexsim.errors import BrainScoreError
+
+    cortex = cx.SimulatedCortex(tiny_vit, {"IT": "encoder.layers.encoder_layer_1"})
+    with pytest.raises(BrainScoreError, match=r"raw per-stimulus output \(17, 16\) \(272 neuroids\).*\(16, 4, 4\)"):
+        write_plugin(cortex, "cx-vit", tmp_path, image_size=32)
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())  # nothing half-written

@@ -216,9 +216,20 @@ def _neuroid_positions(cortex: Any, shape: tuple[int, int, int]) -> tuple[dict[s
     """Per layer: positions (n_neuroids, 2|3) in Brain-Score's flatten order, and the layer's output shape."""
     import torch
 
-    cortex.record(torch.zeros(1, *shape), progress=False)
+    from cortexsim.capture import capture
+
+    with capture(cortex.model, dict(cortex.modules), transform=lambda y: tuple(y.shape[1:])) as raw:
+        cortex.record(torch.zeros(1, *shape), progress=False)
     # the per-stimulus shape each area's units come from (after its transform, e.g. ViT tokens -> (D, s, s))
     shapes: dict[str, tuple] = dict(cortex.shapes)
+    for area, layer in cortex.areas.items():
+        # Brain-Score flattens the module's raw output; positions of transformed units would not line up
+        if raw[area] != shapes[area]:
+            raise BrainScoreError(
+                f"{layer!r}: Brain-Score reads its raw per-stimulus output {raw[area]} ({int(np.prod(raw[area]))} "
+                f"neuroids), but cortexsim places area {area!r} after a transform as {shapes[area]} (e.g. ViT tokens "
+                f"as a patch map), so the tissue positions would not match the neuroids. Commit a module whose "
+                f"output is (C,) or (C, H, W) per stimulus.")
     out = {}
     for area, layer in cortex.areas.items():
         p, dims = cortex.placements[area], shapes[area]
