@@ -14,9 +14,13 @@ import importlib
 
 from cortexsim._lazy import lazy_package
 
-__all__ = ["AdapterError", "DatasetNotFoundError", "MethodSpec", "TopographicNet", "get_method", "methods", "register"]
+_FROM = {**{name: "base" for name in ("AdapterError", "DatasetNotFoundError", "MethodSpec", "TopographicNet",
+                                        "get_method", "methods", "register")},
+         "Trainer": "trainer", "TrainConfig": "train_config", "load_trained": "run_folder", "read_log": "run_folder",
+         "build_net": "run_folder"}
+__all__ = list(_FROM)
 # Imported on first use: .base pulls in torch, and `cortexsim --help` must not.
-__getattr__, __dir__ = lazy_package(__name__, {name: "base" for name in __all__})
+__getattr__, __dir__ = lazy_package(__name__, _FROM)
 
 # One module per method; each calls `register(...)` at import.
 _METHOD_MODULES = ("baseline", "tdann", "channel", "similarity", "reset", "topoloss")
