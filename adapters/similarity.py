@@ -40,8 +40,9 @@ earlier default. The reference normalises CIFAR-10 by (0.4914, 0.4822, 0.4465) /
 (0.2470, 0.2435, 0.2616) and MNIST by 0.1307 / 0.3081: ``input_norm="cifar10"`` / ``"mnist"``
 (inside the network; off by default, as the statistics belong to the training data).
 
-Not options: the reference trains without augmentation, cortexsim's trainer always applies
-random crop + flip; the reference trains on a random 80 % of the CIFAR-10 training set
+The reference trains without augmentation, and so do ``ws`` / ``as`` by default
+(``augment="reference"`` = ``"none"``; ``augment="standard"`` adds random crop + flip).
+Not an option: the reference trains on a random 80 % of the CIFAR-10 training set
 (``random_split``), cortexsim on all of it. The reference's MNIST script passes the model's (logits, fc1) tuple to
 ``cross_entropy`` (it would fail as published); its MNIST network takes 1 input channel.
 The reference loops over units in Python; here the neighbour list is a precomputed index
@@ -220,6 +221,6 @@ _PAPER = (
     "representations in convolutional neural networks. arXiv:2508.00043."
 )
 _DEFAULTS = {"lam": 1.0, "layout": "square_grid", "optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 30,
-             "arch": "th_cifar"}
+             "arch": "th_cifar", "augment": "none"}  # the reference trains on the raw images
 SPEC_WS = register(MethodSpec(name="ws", build=_builder("ws"), archs=ARCHS, defaults=dict(_DEFAULTS), paper=_PAPER))
 SPEC_AS = register(MethodSpec(name="as", build=_builder("as"), archs=ARCHS, defaults=dict(_DEFAULTS), paper=_PAPER))
