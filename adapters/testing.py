@@ -98,7 +98,8 @@ def check_method(
     """
     spec = get_method(spec_or_name) if isinstance(spec_or_name, str) else spec_or_name
     name = spec.name
-    tiny_arch, tiny_kw = TINY.get(name, (None, {}))
+    # not in TINY: the spec's own default arch and build options (same checks, a larger network)
+    tiny_arch, tiny_kw = TINY.get(name, (None, dict(getattr(spec, "build_defaults", {}))))
     arch = arch or tiny_arch or spec.defaults.get("arch") or spec.archs[0]
     kw = dict(tiny_kw if build_kwargs is None else build_kwargs)
     args = dict(seed=0, image_size=image_size, **kw)
