@@ -116,6 +116,30 @@ class MethodSpec:
     train_options: tuple[str, ...] = ()
     before_training: Callable[[TrainContext], dict[str, Any] | None] | None = None
 
+    @property
+    def train_defaults(self) -> dict[str, Any]:
+        """The ``defaults`` the trainer reads: TrainConfig options (``lr``, ``batch_size``, ``image_size`` …)
+        and :data:`TRAINER_DEFAULTS` (``weight_decay_norm`` …)."""
+        keys = _train_keys()
+        return {k: v for k, v in self.defaults.items() if k in keys}
+
+    @property
+    def build_defaults(self) -> dict[str, Any]:
+        """The ``defaults`` passed to ``build`` (e.g. Reset's ``n``, ``m``, ``loss``, ``dropout``), under
+        ``method_kwargs``; each is a :func:`build_options` name (checked by :func:`register`)."""
+        keys = _train_keys()
+        return {k: v for k, v in self.defaults.items() if k not in keys}
+
+
+#: Defaults the trainer reads that are not TrainConfig options.
+TRAINER_DEFAULTS = ("weight_decay_norm",)
+
+
+def _train_keys() -> frozenset[str]:
+    from .train_config import TrainConfig
+
+    return frozenset(TrainConfig.names()) | frozenset(TRAINER_DEFAULTS)
+
 
 _REGISTRY: dict[str, MethodSpec] = {}
 
@@ -124,6 +148,10 @@ def register(spec: MethodSpec) -> MethodSpec:
     """Add a method to the registry (name must be new)."""
     if spec.name in _REGISTRY:
         raise AdapterError(f"method {spec.name!r} is already registered.")
+    unused = sorted(set(spec.build_defaults) - set(build_options(spec)))
+    if unused:  # a default nothing reads is a silent lie about the method's setup
+        raise AdapterError(f"method {spec.name!r}: defaults {unused} are neither trainer options nor build options "
+                           f"of its build; options: {', '.join(build_options(spec))}.")
     _REGISTRY[spec.name] = spec
     return spec
 

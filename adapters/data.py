@@ -157,7 +157,8 @@ def _find_cifar(root: Path, train: bool) -> ImageData | None:
     return None
 
 
-def load_dataset(data: str | os.PathLike, *, train: bool = True, image_size: int | None = None) -> ImageData:
+def load_dataset(data: str | os.PathLike, *, train: bool = True, image_size: int | None = None,
+                 folder_size: int | None = None) -> ImageData:
     """Resolve ``data`` (an offline set name or a folder) into an :class:`ImageData`.
 
     Parameters
@@ -166,7 +167,10 @@ def load_dataset(data: str | os.PathLike, *, train: bool = True, image_size: int
     train : bool
         Training split (CIFAR ``data_batch_*`` / ``ROOT/train``) or test split.
     image_size : int, optional
-        Side (px) the model sees. Default 32 (CIFAR and offline sets), 224 for image folders.
+        Side (px) the model sees. Default 32 (CIFAR and offline sets), ``folder_size`` for image folders.
+    folder_size : int, optional
+        Default side for image folders (the trainer passes the method's ``image_size`` default,
+        e.g. TDANN's 224); None: 224.
 
     Raises
     ------
@@ -197,21 +201,40 @@ def load_dataset(data: str | os.PathLike, *, train: bool = True, image_size: int
     from torchvision.datasets import ImageFolder
 
     base = ImageFolder(str(folder))
-    return ImageData(base, len(base.classes), image_size or 224, "imagefolder", in_memory=False)
+    return ImageData(base, len(base.classes), image_size or folder_size or 224, "imagefolder", in_memory=False)
 
 
-def supervised_transform(image_size: int, in_memory: bool) -> Callable:
-    """Standard supervised augmentation -> float32 (C, H, W) in [0, 1].
+#: ``augment`` values of the supervised task (``"reference"``: the method's own, resolved by the trainer).
+AUGMENTS = ("none", "standard", "flip", "tdann")
 
-    In-memory sets (CIFAR, offline): random crop with ``image_size // 8`` zero
-    padding + horizontal flip (the CIFAR recipe). Image folders: random resized
-    crop to ``image_size`` + flip (the ImageNet recipe).
+
+def supervised_transform(image_size: int, in_memory: bool, augment: str = "standard") -> Callable:
+    """Supervised augmentation -> float32 (C, H, W) in [0, 1].
+
+    augment :
+        ``"standard"`` — in-memory sets (CIFAR, offline): random crop with ``image_size // 8`` zero
+        padding + horizontal flip (the CIFAR recipe); image folders: random resized crop to
+        ``image_size`` + flip (the ImageNet recipe).
+        ``"none"`` — no augmentation (the WS/AS references): the uint8 image scaled to [0, 1]
+        (image folders are resized to ``image_size``, since their images differ in size).
+        ``"flip"`` — horizontal flip only.
+        ``"tdann"`` — TDANN's supervised ImageNet views: random resized crop + flip + colour jitter
+        (brightness, contrast, saturation 0.4).
     """
     from torchvision.transforms import v2
 
-    crop = (v2.RandomCrop(image_size, padding=image_size // 8) if in_memory
-            else v2.RandomResizedCrop(image_size, antialias=True))
-    return v2.Compose([v2.ToImage(), crop, v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True)])
+    if augment not in AUGMENTS:
+        raise AdapterError(f"augment must be 'reference' or one of {AUGMENTS}; got {augment!r}.")
+    fit = [] if in_memory else [v2.Resize((image_size, image_size), antialias=True)]
+    steps = {
+        "none": fit,
+        "flip": fit + [v2.RandomHorizontalFlip()],
+        "standard": [v2.RandomCrop(image_size, padding=image_size // 8) if in_memory
+                     else v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip()],
+        "tdann": [v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip(),
+                  v2.ColorJitter(0.4, 0.4, 0.4)],
+    }[augment]
+    return v2.Compose([v2.ToImage(), *steps, v2.ToDtype(torch.float32, scale=True)])
 
 
 def _sample_seed(seed: int, epoch: int, index: int) -> int:

@@ -12,23 +12,31 @@ import torch
 from torch import nn
 
 
-def simclr_transform(image_size: int, *, strength: float = 0.5) -> Callable:
-    """The usual SimCLR view: random resized crop, flip, colour jitter (p=0.8), grayscale (p=0.2).
+def simclr_transform(image_size: int, *, strength: float = 0.5, blur: float = 0.0,
+                     min_scale: float = 0.2) -> Callable:
+    """The usual SimCLR view: random resized crop, flip, colour jitter (p=0.8), grayscale (p=0.2), blur.
 
     ``strength`` scales the jitter (0.8·s brightness/contrast/saturation, 0.2·s hue),
-    0.5 being the CIFAR setting. Output: float32 (C, H, W) in [0, 1].
+    0.5 being the CIFAR setting (1.0 is ImageNet's and TDANN's); ``blur`` is the probability of a
+    Gaussian blur (σ uniform in [0.1, 2] px, kernel ~10 % of the side; SimCLR/VISSL on ImageNet: 0.5,
+    0 turns it off); crops cover ``min_scale`` to all of the image area (ImageNet: 0.08).
+    Output: float32 (C, H, W) in [0, 1].
     """
     from torchvision.transforms import v2
 
     s = float(strength)
-    return v2.Compose([
+    steps = [
         v2.ToImage(),
-        v2.RandomResizedCrop(image_size, scale=(0.2, 1.0), antialias=True),
+        v2.RandomResizedCrop(image_size, scale=(float(min_scale), 1.0), antialias=True),
         v2.RandomHorizontalFlip(),
         v2.ToDtype(torch.float32, scale=True),
         v2.RandomApply([v2.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)], p=0.8),
         v2.RandomGrayscale(p=0.2),
-    ])
+    ]
+    if blur > 0:
+        kernel = max(3, (image_size // 10) | 1)  # odd, about a tenth of the side (SimCLR)
+        steps.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=float(blur)))
+    return v2.Compose(steps)
 
 
 class TwoViews:

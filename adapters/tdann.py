@@ -57,10 +57,10 @@ Deliberate differences, as named options
   supervised TDANN above is the paper's objective comparison. cortexsim defaults to it because it
   trains on any labelled set with one view per image, where SimCLR needs two views and large
   batches to learn. ``Trainer(method="tdann", task="simclr", nesterov=False, batch_size=512)``
-  is the main model's recipe; cortexsim's SimCLR views (:mod:`adapters.simclr`) use colour
-  jitter strength 0.5, crop scale (0.2, 1) and no blur where VISSL's config has strength 1.0,
-  scale (0.08, 1) and Gaussian blur (p 0.5), and its projection head has a BatchNorm that
-  VISSL's ``mlp`` 512 → 512 → 128 does not.
+  is the main model's recipe; its SimCLR views follow VISSL's config by default (colour jitter
+  strength 1.0, crop scale (0.08, 1), Gaussian blur p 0.5; ``simclr_strength`` / ``simclr_blur`` /
+  ``simclr_min_scale`` override them — cortexsim's other methods use 0.5, (0.2, 1), no blur), and
+  its projection head has a BatchNorm that VISSL's ``mlp`` 512 → 512 → 128 does not.
 * ``preset="cortexsim"`` — cortexsim's earlier setup: sheets 10 / 35 / 35 / 35 / 70 mm
   (a 10 mm "retina", sizes never shrinking with depth), widths as TDANN's width/sheet
   ratios of those sheets (V1 0.0455 × 35 = 1.59 mm, where TDANN has 1.626 mm on 36.75 mm),
@@ -86,7 +86,8 @@ Remaining differences from the reference (not options)
   units on average instead of ~78. The trainer's images are in [0, 1]; TDANN's ImageNet
   mean/s.d. normalisation is the option ``input_norm="imagenet"`` (inside the network, so it still
   records cortexsim's [0, 1] stimuli), off by default because the statistics belong to the data.
-  The trainer's augmentation is random(-resized) crop + flip, without TDANN's colour jitter (0.4).
+  The supervised augmentation is TDANN's by default (``augment="tdann"``: random resized crop,
+  flip, colour jitter 0.4); ``augment="standard"`` is cortexsim's earlier crop + flip.
 * On the 2.4 mm retina sheet the 0.3 mm jitter is large: the squished sheet's extent is set by
   the noise's tails, many squares fall in sparse margins, K hits the 25-unit floor and about half
   of the 20,000 windows are dropped — as in TDANN, whose constants these are.
@@ -431,6 +432,9 @@ SPEC = register(
             "lam": 0.25, "task": "supervised", "optimizer": "sgd", "lr": 0.6, "momentum": 0.9, "nesterov": True,
             "weight_decay": 1e-6, "weight_decay_norm": False, "scheduler": "cosine", "epochs": 200,
             "batch_size": 512, "image_size": 224, "layout": "retinotopic", "arch": "resnet18",
+            # The reference's views: supervised random resized crop + flip + colour jitter 0.4; SimCLR
+            # (VISSL) jitter strength 1.0, blur p 0.5, crops from 8 % of the area.
+            "augment": "tdann", "simclr_strength": 1.0, "simclr_blur": 0.5, "simclr_min_scale": 0.08,
         },
         train_options=("swapopt", "swapopt_images", "swapopt_reference"),
         before_training=before_training,  # swapopt: position pre-optimisation (adapters/tdann_positions.py)

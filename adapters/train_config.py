@@ -71,6 +71,20 @@ class TrainConfig:
                               choices=("supervised", "simclr"), fixed=True)
     temperature: float = option(0.1, "SimCLR NT-Xent temperature > 0 (default 0.1)", cli="pos_float",
                                 check="pos_float")
+    augment: str | None = option(
+        None, "supervised augmentation: reference (the method's reference: none for ws/as, tdann for tdann, "
+              "standard for the others) | none | standard (random crop + flip) | flip | tdann (random resized "
+              "crop, flip, colour jitter 0.4); default reference", cli="str",
+        choices=("reference", "none", "standard", "flip", "tdann"), fixed=True)
+    simclr_strength: float | None = option(None, "SimCLR colour-jitter strength (default: the method's "
+                                           "reference, tdann 1.0, else 0.5)", cli="nonneg_float",
+                                           check="nonneg_float_or_none", fixed=True)
+    simclr_blur: float | None = option(None, "SimCLR Gaussian-blur probability in [0, 1] (default: the method's "
+                                       "reference, tdann 0.5, else 0)", cli="nonneg_float",
+                                       check="nonneg_float_or_none", fixed=True)
+    simclr_min_scale: float | None = option(None, "SimCLR smallest crop area fraction in (0, 1] (default: the "
+                                            "method's reference, tdann 0.08, else 0.2)", cli="pos_float",
+                                            check="pos_float_or_none", fixed=True)
     device: str = option("auto", "auto | cpu | cuda | cuda:N (default auto)", cli="str", check="str")
     amp: bool = option(True, "bf16 autocast on CUDA (default on)", cli="bool", check="bool")
     compile: bool = option(False, "torch.compile (default off)", cli="bool", check="bool")
@@ -170,6 +184,9 @@ class TrainConfig:
             raise AdapterError(f"lam (the spatial-loss weight λ) must be a finite number ≥ 0; got {self.lam!r}.")
         if self.warmup_fraction is not None and not (_is_number(self.warmup_fraction, 0) and self.warmup_fraction < 1):
             raise AdapterError(f"warmup_fraction must be in [0, 1); got {self.warmup_fraction!r}.")
+        for name in ("simclr_blur", "simclr_min_scale"):
+            if getattr(self, name) is not None and getattr(self, name) > 1:
+                raise AdapterError(f"{name} must be at most 1; got {getattr(self, name)!r}.")
 
 
 def _is_int(v: Any, low: int) -> bool:

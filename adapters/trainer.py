@@ -81,6 +81,12 @@ class Trainer(TrainingLoop):
         all steps; Adam/AdamW: lr 1e-3, constant. A default SGD lr is scaled linearly by
         global batch / the method's default batch size. ``warmup_fraction`` of the steps warm up linearly.
     task : ``"supervised"`` or ``"simclr"`` (two views, projection head, NT-Xent with ``temperature``)
+    augment : supervised augmentation, ``"reference"`` (None; the method's reference: ``"none"`` for
+        ws/as, ``"tdann"`` for tdann, ``"standard"`` crop + flip for the others), ``"none"``,
+        ``"standard"``, ``"flip"``, ``"tdann"`` (:func:`~cortexsim.adapters.data.supervised_transform`)
+    simclr_strength, simclr_blur, simclr_min_scale : SimCLR views' colour-jitter strength, blur probability
+        and smallest crop area (None: the method's reference — TDANN 1.0 / 0.5 / 0.08 as VISSL — else
+        0.5 / 0 / 0.2; :func:`~cortexsim.adapters.simclr.simclr_transform`)
     device : ``"auto"`` (CUDA if present), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
     amp : bf16 autocast (CUDA only; ignored on CPU)
     compile : wrap the training module in ``torch.compile``
@@ -89,13 +95,16 @@ class Trainer(TrainingLoop):
     checkpoint_every : write a checkpoint every N steps (needs ``out``); ``keep_last`` are kept
     log_every : average and record losses every N steps (one host sync per interval)
     num_workers : DataLoader worker processes
-    image_size : side in pixels (None: 32 for CIFAR/offline sets, 224 for folders)
+    image_size : side in pixels (None: 32 for CIFAR/offline sets; image folders: the method's
+        ``image_size`` default, else 224)
     layers : layers to regularise (None: the method's choice)
-    method_kwargs : extra keyword arguments for the method's ``build``
+    method_kwargs : extra keyword arguments for the method's ``build``, over its
+        :attr:`~cortexsim.adapters.base.MethodSpec.build_defaults` (e.g. Reset's ``n``)
     deterministic : ``torch.use_deterministic_algorithms`` and no cuDNN autotuning (CUDA)
     find_unused_parameters : DDP flag (None: the method's default, else False)
-    swapopt : TDANN position pre-optimisation before the first step: swap-optimisation rounds
-        (:meth:`~cortexsim.adapters.tdann.TDANNNet.optimize_positions`; 0 = off; TDANN only)
+    swapopt : TDANN position pre-optimisation before the first step (TDANN's ``before_training`` hook,
+        :func:`~cortexsim.adapters.tdann_positions.before_training`; 0 = off; TDANN only): rounds with
+        ``swap_algorithm="cortexsim"``, squares visited per layer with ``swap_algorithm="tdann"``
     swapopt_images : training images whose responses drive the swaps
     swapopt_reference : run folder of a trained network (e.g. a baseline ResNet-18) whose responses
         drive the swaps, as in TDANN; None: the network's own initial responses
@@ -268,10 +277,10 @@ class Trainer(TrainingLoop):
         random.seed(self.seed)
 
         # Data
-        images = load_dataset(self.data, train=True, image_size=self.image_size)
+        images = load_dataset(self.data, train=True, image_size=self.image_size,
+                              folder_size=spec.train_defaults.get("image_size"))
         size = images.image_size
-        transform = (TwoViews(simclr_transform(size)) if self._task == "simclr"
-                     else supervised_transform(size, images.in_memory))
+        transform = self._transform(spec, size, images.in_memory)
         self._dataset = Augmented(images.base, transform, seed=self.seed)
         self.num_classes_ = images.num_classes
         self.batches_per_epoch_ = EpochSampler.batches_per_epoch(len(images), self._batch, self.world_size_)
@@ -286,7 +295,8 @@ class Trainer(TrainingLoop):
         layout = self.layout if self.layout is not None else spec.defaults.get("layout")
         self._build = {"method": self.method, "arch": self.arch_, "num_classes": self.num_classes_,
                        "layout": layout, "lam": lam, "layers": None if self.layers is None else list(self.layers),
-                       "seed": self.seed, "image_size": size, "kw": dict(self.method_kwargs or {})}
+                       "seed": self.seed, "image_size": size,
+                       "kw": {**spec.build_defaults, **(self.method_kwargs or {})}}
         self._net = build_net(self._build)
         mem = torch.channels_last if cuda else torch.preserve_format
         self._net.to(self.device_, memory_format=mem)
@@ -321,7 +331,7 @@ class Trainer(TrainingLoop):
                           "task": self._task, "total_steps": self.total_steps_, "world_size": self.world_size_,
                           "batch_size": self._batch, "global_batch_size": self._batch * self.world_size_, "dataset": images.name,
                           "n_train": len(images), "device": str(self.device_),
-                          "amp_bf16": bool(self.amp and cuda), "torch": torch.__version__}
+                          "amp_bf16": bool(self.amp and cuda), "torch": torch.__version__, **self._resolved_aug}
         self._ready = True
         if self.resume_run:
             self._load_latest()
@@ -331,6 +341,19 @@ class Trainer(TrainingLoop):
             self._resolved.update(spec.before_training(ctx) or {})
         if self.out is not None and self.rank_ == 0:
             self._write_config()
+
+    def _transform(self, spec: MethodSpec, size: int, in_memory: bool):
+        """The task's augmentation; options left at None / "reference" take the method's reference."""
+        d = spec.train_defaults
+        if self._task == "simclr":
+            view = {k: getattr(self, f"simclr_{k}") if getattr(self, f"simclr_{k}") is not None
+                    else d.get(f"simclr_{k}", default) for k, default in
+                    (("strength", 0.5), ("blur", 0.0), ("min_scale", 0.2))}
+            self._resolved_aug = {f"simclr_{k}": v for k, v in view.items()}
+            return TwoViews(simclr_transform(size, **view))
+        augment = self.augment if self.augment not in (None, "reference") else d.get("augment", "standard")
+        self._resolved_aug = {"augment": augment}
+        return supervised_transform(size, in_memory, augment)
 
     def _feature_dim(self, size: int) -> int:
         # Eval mode: no BN statistics update and no dropout draw, so probing leaves no trace.

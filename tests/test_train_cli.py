@@ -139,7 +139,8 @@ def test_method_kwargs_set_a_build_option_are_stored_and_fixed_on_resume(tmp_pat
     run = tmp_path / "run"
     assert cli.main(RESET + ["--method-kwargs", '{"n": 2}', "--out", str(run)]) == 0
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["trainer"]["method_kwargs"] == {"n": 2} and cfg["build"]["kw"] == {"n": 2}
+    assert cfg["trainer"]["method_kwargs"] == {"n": 2}
+    assert cfg["build"]["kw"] == {"n": 2, "m": 32, "loss": "bce", "dropout": 0.5}  # over reset's build defaults
     net = load_trained(run)
     assert net.net.n == 2 and len(net.net.subnets) == 4  # 2×2 sub-networks; the default is Reset(4, 32): 16
     assert cli.main(["train", "--resume", "--method-kwargs", '{"n": 8}', "--steps", "2", "--out", str(run),
@@ -151,7 +152,7 @@ def test_bad_method_kwargs_name_the_allowed_keys(tmp_path, capsys):
     assert cli.main(RESET + ["--method-kwargs", '{"k": 4, "lam": 1}', "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
     assert ("method 'reset' has no build option(s) ['k', 'lam'] (lam: use their own arguments/flags); its options "
-            "are: n, m, dropout, autoencoder, in_channels, input_norm.") in err
+            "are: n, m, dropout, loss, autoencoder, in_channels, input_norm.") in err
     for bad, why in (('{"n": 4', "not valid JSON"), ('[4]', "must be a JSON object")):
         with pytest.raises(SystemExit) as info:
             cli.main(RESET + ["--method-kwargs", bad, "--out", str(tmp_path / "b")])

@@ -30,10 +30,11 @@ def test_an_old_saved_config_reads_with_the_defaults_of_the_newer_options():
 
 
 def test_the_resume_rule_and_the_saved_keys_come_from_the_fields():
-    # The five hand-kept lists of before, now one table: these were _RESUME_FIXED.
+    # The five hand-kept lists of before, now one table: _RESUME_FIXED was the first 14.
     assert set(TrainConfig.resume_fixed()) == {
         "method", "arch", "layout", "lam", "data", "batch_size", "task", "seed", "layers", "image_size",
-        "swapopt", "swapopt_images", "swapopt_reference", "method_kwargs"}
+        "swapopt", "swapopt_images", "swapopt_reference", "method_kwargs",
+        "augment", "simclr_strength", "simclr_blur", "simclr_min_scale"}  # added since: the augmentation
     assert list(TrainConfig().to_dict()) == list(TrainConfig.names())
     assert TrainConfig.method_options() == ("swapopt", "swapopt_images", "swapopt_reference")
 
@@ -63,3 +64,13 @@ def test_validate_names_the_option_and_the_rule(kwargs, match):
     with pytest.raises(AdapterError, match=match):
         TrainConfig(**kwargs).validate()
     TrainConfig().validate()  # the defaults are valid
+
+
+def test_the_public_trainer_names_import_from_the_package():
+    from cortexsim import adapters
+    from cortexsim.adapters import Trainer, TrainConfig as TC, build_net, load_trained, read_log
+    from cortexsim.adapters import run_folder, trainer
+
+    assert Trainer is trainer.Trainer and TC is TrainConfig and adapters.Trainer is Trainer
+    assert (load_trained, read_log, build_net) == (run_folder.load_trained, run_folder.read_log, run_folder.build_net)
+    assert trainer.load_trained is load_trained  # the old import path still works
