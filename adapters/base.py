@@ -148,6 +148,13 @@ def register(spec: MethodSpec) -> MethodSpec:
     """Add a method to the registry (name must be new)."""
     if spec.name in _REGISTRY:
         raise AdapterError(f"method {spec.name!r} is already registered.")
+    from .train_config import TrainConfig
+
+    typed = {k: v for k, v in spec.train_defaults.items() if k in TrainConfig.names()}
+    try:  # the train defaults are checked as the options they stand for
+        TrainConfig(**typed).validate()
+    except AdapterError as exc:
+        raise AdapterError(f"method {spec.name!r}: bad train default: {exc}") from None
     unused = sorted(set(spec.build_defaults) - set(build_options(spec)))
     if unused:  # a default nothing reads is a silent lie about the method's setup
         raise AdapterError(f"method {spec.name!r}: defaults {unused} are neither trainer options nor build options "

@@ -59,3 +59,10 @@ def test_the_methods_image_size_is_the_default_side_for_image_folders(tmp_path):
 def test_a_default_nothing_reads_is_refused_at_registration():
     with pytest.raises(AdapterError, match=r"defaults \['bogus'\] are neither trainer options nor build options"):
         register(MethodSpec("_bogus", build_tiny, ("tiny",), {"lam": 0.5, "bogus": 1}))
+
+
+def test_train_defaults_are_checked_as_the_options_they_stand_for():
+    with pytest.raises(AdapterError, match="method '_badlr': bad train default: lr must be a finite number > 0"):
+        register(MethodSpec("_badlr", build_tiny, ("tiny",), {"lam": 0.5, "lr": -1.0}))
+    with pytest.raises(AdapterError, match="bad train default: augment must be one of"):
+        register(MethodSpec("_badaug", build_tiny, ("tiny",), {"augment": "mixup"}))
