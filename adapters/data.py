@@ -218,8 +218,8 @@ def supervised_transform(image_size: int, in_memory: bool, augment: str = "stand
         ``"none"`` — no augmentation (the WS/AS references): the uint8 image scaled to [0, 1]
         (image folders are resized to ``image_size``, since their images differ in size).
         ``"flip"`` — horizontal flip only.
-        ``"tdann"`` — TDANN's supervised ImageNet views: random resized crop + flip + colour jitter
-        (brightness, contrast, saturation 0.4).
+        ``"tdann"`` — TDANN's supervised ImageNet views (its VISSL config): random resized crop
+        (scale 0.08–1) + flip + colour jitter 0.4 (brightness, contrast, saturation and hue), always applied.
     """
     from torchvision.transforms import v2
 
@@ -232,7 +232,7 @@ def supervised_transform(image_size: int, in_memory: bool, augment: str = "stand
         "standard": [v2.RandomCrop(image_size, padding=image_size // 8) if in_memory
                      else v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip()],
         "tdann": [v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip(),
-                  v2.ColorJitter(0.4, 0.4, 0.4)],
+                  v2.ColorJitter(0.4, 0.4, 0.4, 0.4)],
     }[augment]
     return v2.Compose([v2.ToImage(), *steps, v2.ToDtype(torch.float32, scale=True)])
 

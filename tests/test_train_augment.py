@@ -50,6 +50,7 @@ def test_tdann_reference_views_reach_the_transforms_and_can_be_overridden():
     sup = Trainer(**kw).setup()
     jitter = _find(sup._dataset.transform, v2.ColorJitter)[0]
     assert jitter.brightness == pytest.approx((0.6, 1.4)) and jitter.saturation == pytest.approx((0.6, 1.4))
+    assert jitter.hue == pytest.approx((-0.4, 0.4))
     assert _find(sup._dataset.transform, v2.RandomResizedCrop)
     sim = Trainer(**kw, task="simclr").setup()
     view = sim._dataset.transform.transform
