@@ -106,10 +106,11 @@ class TrainConfig:
     find_unused_parameters: bool | None = option(None, "DDP find_unused_parameters (default: the method's)",
                                                  cli="bool")
     swapopt: int = option(
-        0, "tdann: position pre-optimisation before training (default 0 = off). The count is what the net's "
-           "swap_algorithm counts: with swap_algorithm=\"cortexsim\" (default) swap rounds over all units of each "
-           "layer; with swap_algorithm=\"tdann\" squares (windows of the neighbourhood width) visited per layer, "
-           "each with the method's swap_steps swaps (TDANN's own run: 100,000 squares × 500)",
+        0, "tdann: position pre-optimisation before training (default 0 = off). What N counts depends on the "
+           "net's swap_algorithm (--method-kwargs '{\"swap_algorithm\": ...}'): \"cortexsim\" (default) N rounds per "
+           "layer, each applying the best swap in 64 groups of the 32 nearest units; \"tdann\" N squares of the "
+           "neighbourhood width visited per layer, swap_steps (500) swap attempts in each (TDANN's own run: "
+           "100,000 squares)",
         cli="nonneg_int", check="nonneg_int", fixed=True, method_option=True)
     swapopt_images: int = option(512, "training images driving the swaps (default 512)", cli="pos_int",
                                  check="pos_int", fixed=True, method_option=True)
