@@ -11,6 +11,19 @@ held-out accuracy at the end, and **one** saved model (``model.pt``, no intermed
 checkpoints) next to a ``config.json`` in the trainer's format, so
 :func:`cortexsim.adapters.trainer.load_trained` and ``cortexsim record --run RUN_DIR`` read
 the run like any other.
+
+Why a separate loop and not :class:`~cortexsim.adapters.trainer.Trainer`: the Trainer's data
+path is a named dataset loaded whole (``load_dataset``) behind its augmentation, and its run
+folder carries resume state (checkpoints, RNG states, ``metrics.csv``, ``curves.png``, DDP).
+The study needs in-memory tensors with a held-out split, optional soft targets, an accuracy
+on the held-out part at the end and a single ``model.pt``. What is shared is the per-step
+arithmetic (forward, ``task_loss`` + ``spatial_loss``, backward, optimiser and scheduler step:
+``adapters.trainer.TrainStep``) and the optimiser recipe (``Trainer._make_optimizer``); this
+loop repeats both in a few lines. It does not split off normalisation parameters from weight
+decay (``defaults["weight_decay_norm"]``, TDANN only), so TDANN is trained with the Trainer
+(``reproductions/tdann``). To merge the two, the Trainer's loop would need to take an iterable
+of ``(x, y)`` batches (or tensors) instead of its dataset, targets mapped through a code table,
+an evaluation callback at the end, and a run folder limited to ``config.json`` + ``model.pt``.
 """
 from __future__ import annotations
 
