@@ -27,10 +27,14 @@ from typing import Any
 from cortexsim.errors import AdapterError
 
 def option(default: Any, help: str, *, cli: str | None = None, check: str | None = None, fixed: bool = False,
-           choices: tuple[str, ...] | None = None, method_option: bool = False) -> Any:
-    """A :class:`TrainConfig` field with its metadata (see the module docstring)."""
+           choices: tuple[str, ...] | None = None, method_option: bool = False, legacy: Any = MISSING) -> Any:
+    """A :class:`TrainConfig` field with its metadata (see the module docstring).
+
+    ``legacy``: what a ``config.json`` written before the option existed reads as, where that differs
+    from ``default`` (what those runs did, so they resume unchanged).
+    """
     meta = {"help": help, "cli": cli, "check": check, "fixed": fixed, "choices": choices,
-            "method_option": method_option}
+            "method_option": method_option, "legacy": default if legacy is MISSING else legacy}
     return field(default=default, metadata=meta)
 
 
@@ -75,16 +79,16 @@ class TrainConfig:
         None, "supervised augmentation: reference (the method's reference: none for ws/as, tdann for tdann, "
               "standard for the others) | none | standard (random crop + flip) | flip | tdann (random resized "
               "crop, flip, colour jitter 0.4); default reference", cli="str",
-        choices=("reference", "none", "standard", "flip", "tdann"), fixed=True)
+        choices=("reference", "none", "standard", "flip", "tdann"), fixed=True, legacy="standard")
     simclr_strength: float | None = option(None, "SimCLR colour-jitter strength (default: the method's "
                                            "reference, tdann 1.0, else 0.5)", cli="nonneg_float",
-                                           check="nonneg_float_or_none", fixed=True)
+                                           check="nonneg_float_or_none", fixed=True, legacy=0.5)
     simclr_blur: float | None = option(None, "SimCLR Gaussian-blur probability in [0, 1] (default: the method's "
                                        "reference, tdann 0.5, else 0)", cli="nonneg_float",
-                                       check="nonneg_float_or_none", fixed=True)
+                                       check="nonneg_float_or_none", fixed=True, legacy=0.0)
     simclr_min_scale: float | None = option(None, "SimCLR smallest crop area fraction in (0, 1] (default: the "
                                             "method's reference, tdann 0.08, else 0.2)", cli="pos_float",
-                                            check="pos_float_or_none", fixed=True)
+                                            check="pos_float_or_none", fixed=True, legacy=0.2)
     device: str = option("auto", "auto | cpu | cuda | cuda:N (default auto)", cli="str", check="str")
     amp: bool = option(True, "bf16 autocast on CUDA (default on)", cli="bool", check="bool")
     compile: bool = option(False, "torch.compile (default off)", cli="bool", check="bool")
@@ -130,8 +134,10 @@ class TrainConfig:
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        """Option -> default (what a ``config.json`` written before the option existed reads as)."""
-        return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        """Option -> what a ``config.json`` written before the option existed reads as: its ``legacy`` value
+        where it has one (the augmentation: those runs used ``standard`` and SimCLR 0.5 / no blur / 0.2), else
+        its default."""
+        return {f.name: f.metadata["legacy"] for f in fields(cls)}
 
     @classmethod
     def resume_fixed(cls) -> tuple[str, ...]:
@@ -153,7 +159,7 @@ class TrainConfig:
         if unknown:
             raise AdapterError(f"unknown trainer settings {unknown}; the config was written by another version "
                                f"or edited by hand. Fix it or start a new run folder.")
-        return cls(**{**saved, **overrides})
+        return cls(**{**cls.defaults(), **saved, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able options as saved in ``config.json["trainer"]``."""

@@ -29,6 +29,16 @@ def test_an_old_saved_config_reads_with_the_defaults_of_the_newer_options():
         TrainConfig.from_saved({**OLD_SAVED, "bogus": 1})
 
 
+def test_an_old_saved_config_keeps_the_augmentation_it_was_trained_with():
+    # Runs saved before `augment` existed trained with crop + flip (SimCLR: s 0.5, no blur, crops from 0.2);
+    # read as "reference" a WS run would resume with no augmentation and a TDANN SimCLR run with s 1.0 + blur.
+    cfg = TrainConfig.from_saved(OLD_SAVED)
+    assert (cfg.augment, cfg.simclr_strength, cfg.simclr_blur, cfg.simclr_min_scale) == ("standard", 0.5, 0.0, 0.2)
+    assert cfg.changed_on_resume(OLD_SAVED) == []
+    assert TrainConfig.from_saved(OLD_SAVED, augment="none").changed_on_resume(OLD_SAVED) == ["augment"]
+    assert TrainConfig().augment is None  # a new run still takes the method's reference
+
+
 def test_the_resume_rule_and_the_saved_keys_come_from_the_fields():
     # The five hand-kept lists of before, now one table: _RESUME_FIXED was the first 14.
     assert set(TrainConfig.resume_fixed()) == {
