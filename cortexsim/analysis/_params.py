@@ -202,6 +202,8 @@ DOCS: dict[str, str] = {
                     "    permuted maps at least as extreme as the observed one, (1 + #) / (1 + n_perm).",
 }
 
+#: The parameters every function of a neighbour graph takes, in one block.
+DOCS["graph"] = "\n".join(DOCS[p] for p in ("G", "pref", "none", "attr"))
 
 def fill_doc(func: Callable) -> Callable:
     """Replace ``%(name)s`` in ``func.__doc__`` by :data:`DOCS` entries, indented as the placeholder."""

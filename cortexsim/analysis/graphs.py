@@ -195,10 +195,7 @@ def same_preference_subgraph(
 
     Parameters
     ----------
-    %(G)s
-    %(pref)s
-    %(none)s
-    %(attr)s
+    %(graph)s
     """
     labels = _labels_of(G, pref, attr)
     keep = [n for n, lab in labels.items() if lab != none]
@@ -217,10 +214,7 @@ def component_sizes(
 
     Parameters
     ----------
-    %(G)s
-    %(pref)s
-    %(none)s
-    %(attr)s
+    %(graph)s
 
     Returns
     -------
@@ -254,10 +248,7 @@ def preference_modularity(
 
     Parameters
     ----------
-    %(G)s
-    %(pref)s
-    %(none)s
-    %(attr)s
+    %(graph)s
     include_none : bool
         Keep the units without a preference as one more community.
     """
