@@ -49,6 +49,8 @@ def test_report_numbers_are_finite_and_ws_is_more_topographic_than_its_control(d
     assert summary["headline"]["topographic_exceeds_control"] is True
     for row in rows.values():  # every model learnt the held-out digits well above chance (0.1)
         assert row["heldout_accuracy"] > 0.3
+    # The run's own wall and CPU time are reported (issue 15: --quick ≤ 60 s on 2 idle cores).
+    assert 0 < summary["seconds"] and 0 < summary["cpu_seconds"]
 
 
 def test_sheets_hold_only_held_out_scans_and_each_run_one_checkpoint(demo):
