@@ -355,13 +355,17 @@ class Trainer(TrainingLoop):
         self._resolved_aug = {"augment": augment}
         return supervised_transform(size, in_memory, augment)
 
-    def _feature_dim(self, size: int) -> int:
-        # Eval mode: no BN statistics update and no dropout draw, so probing leaves no trace.
-        self._net.eval()
-        with torch.no_grad():
-            dim = self._net.features(torch.zeros(2, 3, size, size, device=self.device_)).flatten(1).shape[1]
-        self._net.train()
-        return int(dim)
+    def _feature_dim(self, size: int | tuple[int, int]) -> int:
+        """Width of ``features()`` for (H, W) = ``size`` images with the network's own input channels."""
+        from cortexsim.capture import evaluating
+
+        from .archs import input_channels
+
+        h, w = (size, size) if isinstance(size, int) else size
+        # Eval mode and no grad: no BN statistics update and no dropout draw, so probing leaves no trace.
+        with evaluating(self._net):
+            x = torch.zeros(2, input_channels(self._net), h, w, device=self.device_)
+            return int(self._net.features(x).flatten(1).shape[1])
 
     def _make_optimizer(self, spec: MethodSpec) -> torch.optim.Optimizer:
         d = spec.defaults

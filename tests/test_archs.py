@@ -78,3 +78,16 @@ def test_probe_shapes_of_a_non_square_input():
     # resnet20: stride 1 then 2 at layer2.0 and 2 at layer3: a 16 × 24 image gives 8 × 12 maps at layer2.0
     assert net.probe_shapes((16, 24)) == {"layer2.0": (32, 8, 12), "layer3.2": (64, 4, 6)}
     assert net.probe_shapes(16) == {"layer2.0": (32, 8, 8), "layer3.2": (64, 4, 4)}
+
+
+def test_trainer_feature_dim_probes_with_the_nets_own_channels_and_shape(grey_arch):
+    # the SimCLR projection head's width: features of a 1-channel net at (H, W); a 3-channel probe would fail
+    from cortexsim.adapters import Trainer
+
+    tr = Trainer("baseline", arch=grey_arch, layout="grid2d", steps=1, device="cpu", progress=False)
+    tr._net = get_method("baseline").build(grey_arch, 3, layout="grid2d")
+    tr.device_ = torch.device("cpu")
+    tr._net.train()
+    # features() stops before the head: conv (4) → pool 2 × 2 → flatten = 16, whatever the image size
+    assert tr._feature_dim(12) == 16 and tr._feature_dim((12, 20)) == 16
+    assert tr._net.training  # the probe restored train mode
